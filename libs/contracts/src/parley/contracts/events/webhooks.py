@@ -1,0 +1,24 @@
+"""Raw inbound webhooks, stored by ingest before anything else happens."""
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from parley.contracts.events.base import Payload
+
+
+class WebhookReceived(Payload):
+    """An authentic webhook was durably stored. ``payload`` is inlined when small enough."""
+
+    webhook_id: UUID
+    kind: Literal["whatsapp", "generic"] = "whatsapp"
+    hook: str | None = Field(default=None, description="Name of the generic inbound hook, if any")
+    received_at: datetime
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(ge=0)
+    phone_number_ids: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] | None = Field(
+        default=None, description="The parsed JSON body; omitted above the inline limit (read it from ingest)"
+    )

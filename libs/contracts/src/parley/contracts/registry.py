@@ -1,0 +1,122 @@
+"""Which event types exist, in which version, on which topic, under which partition key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from parley.contracts.events import channels, conversations, messages, tenants, webhooks
+from parley.contracts.events.base import customer_key
+
+if TYPE_CHECKING:
+    from parley.contracts.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    description: str
+    partitions: int = 6
+    retention_days: int = 7
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    version: int
+    model: type[BaseModel]
+    topic: str
+    partition_key: Callable[[Envelope, BaseModel], str]
+    description: str
+
+
+def _by_customer(field: str) -> Callable[[Envelope, BaseModel], str]:
+    return lambda envelope, payload: customer_key(envelope.tenantid, getattr(payload, field))
+
+
+def _by_field(field: str) -> Callable[[Envelope, BaseModel], str]:
+    return lambda envelope, payload: str(getattr(payload, field))
+
+
+def _by_first_number(envelope: Envelope, payload: BaseModel) -> str:
+    numbers = getattr(payload, "phone_number_ids", None)
+    return numbers[0] if numbers else str(getattr(payload, "webhook_id"))
+
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec("webhook.received", "phone_number_id of the first entry (webhook_id if none)",
+                  "Every authentic webhook ingest stored, WhatsApp or generic", retention_days=7),
+        TopicSpec("message.received", "tenant_id:wa_id", "Inbound customer messages, routed to a tenant"),
+        TopicSpec("message.requested", "tenant_id:wa_id", "Requests to send a WhatsApp message"),
+        TopicSpec("message.status", "tenant_id:wa_id", "Outbound message outcomes and Meta delivery statuses"),
+        TopicSpec("channel.changed", "phone_number_id", "WhatsApp numbers registered, updated, removed",
+                  partitions=3, retention_days=30),
+        TopicSpec("conversation.changed", "tenant_id:wa_id", "Conversation and timeline changes"),
+        TopicSpec("tenant.changed", "tenant_id", "Tenants created and suspended", partitions=3, retention_days=30),
+    )
+}
+
+_SPECS: tuple[EventSpec, ...] = (
+    EventSpec("webhook.received", 1, webhooks.WebhookReceived, "webhook.received", _by_first_number,
+              "An authentic webhook was durably stored by ingest"),
+    EventSpec("message.received", 1, messages.MessageReceived, "message.received", _by_customer("wa_id"),
+              "A customer sent a message to a business number"),
+    EventSpec("message.requested", 1, messages.MessageRequested, "message.requested", _by_customer("to"),
+              "Someone asked Parley to send a message"),
+    EventSpec("message.status", 1, messages.MessageStatus, "message.status", _by_customer("recipient_id"),
+              "A sent message was accepted, sent, delivered, read or failed"),
+    EventSpec("channel.registered", 1, channels.ChannelRegistered, "channel.changed",
+              _by_field("phone_number_id"), "A WhatsApp number was connected to a tenant"),
+    EventSpec("channel.updated", 1, channels.ChannelUpdated, "channel.changed",
+              _by_field("phone_number_id"), "A WhatsApp number's details or health changed"),
+    EventSpec("channel.deregistered", 1, channels.ChannelDeregistered, "channel.changed",
+              _by_field("phone_number_id"), "A WhatsApp number was disconnected"),
+    EventSpec("conversation.opened", 1, conversations.ConversationOpened, "conversation.changed",
+              _by_customer("wa_id"), "A conversation was opened with a customer"),
+    EventSpec("conversation.updated", 1, conversations.ConversationUpdated, "conversation.changed",
+              _by_customer("wa_id"), "A conversation's status, assignment or window changed"),
+    EventSpec("conversation.message-added", 1, conversations.ConversationMessageAdded, "conversation.changed",
+              _by_customer("wa_id"), "A message joined a conversation's timeline"),
+    EventSpec("tenant.created", 1, tenants.TenantCreated, "tenant.changed", _by_field("tenant_id"),
+              "A tenant signed up"),
+    EventSpec("tenant.status-changed", 1, tenants.TenantStatusChanged, "tenant.changed", _by_field("tenant_id"),
+              "A tenant was suspended or reactivated"),
+)
+
+EVENT_TYPES: dict[tuple[str, int], EventSpec] = {(s.type, s.version): s for s in _SPECS}
+_BY_MODEL: dict[type[BaseModel], EventSpec] = {s.model: s for s in _SPECS}
+
+
+class UnknownEventType(LookupError):
+    """The (type, version) pair is not part of the contracts: a poison message for any consumer."""
+
+
+def spec_for(event_type: str, version: int) -> EventSpec:
+    try:
+        return EVENT_TYPES[(event_type, version)]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r} version {version}") from None
+
+
+def spec_for_model(model: type[BaseModel]) -> EventSpec:
+    return _BY_MODEL[model]
+
+
+def payload_model(event_type: str, version: int) -> type[BaseModel]:
+    return spec_for(event_type, version).model
+
+
+def partition_key(envelope: Envelope) -> str:
+    """The Kafka key of an envelope, derived from its typed payload as documented per topic."""
+    spec = spec_for(envelope.type, envelope.schemaversion)
+    return spec.partition_key(envelope, envelope.payload())

@@ -1,0 +1,1 @@
+"""Parley service kit: settings, database, event store, outbox, inbox, consumers, telemetry."""

@@ -1,0 +1,83 @@
+"""One error shape for every API, and the exceptions that produce it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class DomainError(Exception):
+    """An expected failure with a stable machine-readable code and an HTTP status."""
+
+    code = "bad_request"
+    status_code = 400
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_code = 404
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status_code = 403
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status_code = 409
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"success": False, "error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(code: str, message: str, status_code: int, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status_code, headers=headers)
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error, including framework ones, in the standard shape."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return error_response(exc.code, exc.message, exc.status_code, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return error_response("validation_error", "the request is invalid", 422, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(code, str(exc.detail), exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return error_response("internal_error", "an unexpected error occurred", 500)

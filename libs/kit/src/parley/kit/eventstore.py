@@ -1,0 +1,160 @@
+"""Event store: domain events appended in the same transaction as the projections they update.
+
+The event store is also the transactional outbox: rows with a ``topic`` and no ``published_at``
+are what the relay publishes. Internal events (``topic`` NULL) only feed projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, String, Table, UniqueConstraint, func,
+    select, text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.contracts import Envelope
+from parley.contracts.registry import partition_key, spec_for_model
+from parley.kit import metrics
+from parley.kit.telemetry import current_traceparent
+
+Projector = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the aggregate first (or the event was already stored)."""
+
+
+@dataclass(frozen=True)
+class KitTables:
+    event_store: Table
+    inbox: Table
+
+
+def define_kit_tables(metadata: MetaData) -> KitTables:
+    """Add the event store and the inbox to a service's metadata (its own schema)."""
+    event_store = Table(
+        "event_store", metadata,
+        Column("position", BigInteger, Identity(always=True), primary_key=True),
+        Column("event_id", PG_UUID(as_uuid=True), nullable=False, unique=True),
+        Column("aggregate_type", String(64), nullable=False),
+        Column("aggregate_id", String(256), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("tenant_id", PG_UUID(as_uuid=True), nullable=True),
+        Column("event_type", String(128), nullable=False),
+        Column("topic", String(128), nullable=True),
+        Column("partition_key", String(512), nullable=True),
+        Column("envelope", JSONB, nullable=False),
+        Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        UniqueConstraint("aggregate_type", "aggregate_id", "version"),
+        Index("ix_event_store_unpublished", "position",
+              postgresql_where=text("published_at IS NULL AND topic IS NOT NULL")),
+    )
+    inbox = Table(
+        "inbox", metadata,
+        Column("consumer", String(128), primary_key=True),
+        Column("event_id", PG_UUID(as_uuid=True), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return KitTables(event_store=event_store, inbox=inbox)
+
+
+class EventStore:
+    """Appends a service's events and applies them to its projections."""
+
+    def __init__(self, tables: KitTables, *, source: str, projector: Projector | None = None) -> None:
+        self.tables = tables
+        self.source = source
+        self.projector = projector
+
+    async def record(
+        self,
+        session: AsyncSession,
+        payload: BaseModel,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        tenant_id: UUID | None,
+        subject: str | None = None,
+    ) -> Envelope:
+        """Append a public (published) event and project it; returns the stored envelope."""
+        envelope = Envelope.wrap(
+            payload, source=self.source, tenant_id=tenant_id, subject=subject or f"{aggregate_type}/{aggregate_id}",
+            traceparent=current_traceparent(),
+        )
+        spec = spec_for_model(type(payload))
+        await self._append(session, envelope, aggregate_type, aggregate_id, expected_version,
+                           topic=spec.topic, key=partition_key(envelope))
+        return envelope
+
+    async def record_internal(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        tenant_id: UUID | None,
+    ) -> Envelope:
+        """Append an event that stays inside this service (it only feeds projections)."""
+        envelope = Envelope(type=event_type, source=self.source, tenantid=tenant_id, data=data,
+                            subject=f"{aggregate_type}/{aggregate_id}", traceparent=current_traceparent())
+        await self._append(session, envelope, aggregate_type, aggregate_id, expected_version, topic=None, key=None)
+        return envelope
+
+    async def _append(self, session: AsyncSession, envelope: Envelope, aggregate_type: str, aggregate_id: str,
+                      expected_version: int, *, topic: str | None, key: str | None) -> None:
+        statement = (
+            insert(self.tables.event_store)
+            .values(
+                event_id=envelope.id, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
+                version=expected_version + 1, tenant_id=envelope.tenantid, event_type=envelope.type,
+                topic=topic, partition_key=key, envelope=envelope.model_dump(mode="json"),
+            )
+            .on_conflict_do_nothing()
+            .returning(self.tables.event_store.c.position)
+        )
+        if (await session.execute(statement)).scalar_one_or_none() is None:
+            raise ConcurrencyError(
+                f"{aggregate_type}/{aggregate_id} is past version {expected_version} (or event {envelope.id} exists)"
+            )
+        metrics.EVENTS_APPENDED.labels(event_type=envelope.type).inc()
+        if self.projector is not None:
+            await self.projector(session, envelope)
+
+    async def version_of(self, session: AsyncSession, aggregate_type: str, aggregate_id: str) -> int:
+        """The aggregate's current version, 0 when it has no events."""
+        es = self.tables.event_store
+        query = select(func.coalesce(func.max(es.c.version), 0)).where(
+            es.c.aggregate_type == aggregate_type, es.c.aggregate_id == aggregate_id
+        )
+        return int((await session.execute(query)).scalar_one())
+
+    async def rebuild(self, session: AsyncSession, projection_tables: Sequence[Table], batch: int = 1000) -> int:
+        """Empty the projections and replay every stored event into them, in order; returns the count."""
+        if self.projector is None:
+            return 0
+        if projection_tables:
+            names = ", ".join(f'"{t.schema}"."{t.name}"' for t in projection_tables)
+            await session.execute(text(f"TRUNCATE {names}"))
+        es, last, count = self.tables.event_store, 0, 0
+        while True:
+            rows = (await session.execute(
+                select(es.c.position, es.c.envelope).where(es.c.position > last).order_by(es.c.position).limit(batch)
+            )).all()
+            if not rows:
+                return count
+            for position, stored in rows:
+                await self.projector(session, Envelope.model_validate(stored))
+                last, count = position, count + 1

@@ -1,0 +1,229 @@
+"""Build a Parley service: HTTP app, health/readiness/metrics, consumers, outbox relay, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.kit import metrics
+from parley.kit.auth import TokenVerifier
+from parley.kit.consumer import ConsumerRunner, Subscription, attach
+from parley.kit.db import Database, create_engine
+from parley.kit.errors import install_error_handlers
+from parley.kit.eventstore import EventStore
+from parley.kit.kafka import create_producer
+from parley.kit.migrations import upgrade_async
+from parley.kit.relay import OutboxRelay
+from parley.kit.settings import ServiceSettings
+from parley.kit.telemetry import get_logger, setup_logging, setup_tracing
+
+log = get_logger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service declares; the kit does the rest."""
+
+    name: str
+    settings: ServiceSettings
+    metadata: MetaData
+    store: EventStore
+    migrations_dir: Path
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Sequence[Subscription] = ()
+    projection_tables: Sequence[Table] = ()
+    readiness_checks: Sequence[ReadinessCheck] = ()
+    background: Sequence[Callable[[Service], Awaitable[None]]] = ()
+    extra_state: dict[str, object] = field(default_factory=dict)
+
+
+class Service:
+    """The running parts of one service, shared by its HTTP app, its consumers and its CLI."""
+
+    def __init__(self, definition: ServiceDefinition) -> None:
+        self.definition = definition
+        self.settings = definition.settings
+        self.name = definition.name
+        self.db = Database(create_engine(self.settings.database_url.get_secret_value(),
+                                         definition.metadata.schema or "public",
+                                         pool_size=self.settings.database_pool_size, application_name=self.name))
+        self.store = definition.store
+        self.producer: AIOKafkaProducer | None = None
+        self.broker: KafkaBroker | None = None
+        self.kafka_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def schema(self) -> str:
+        return str(self.definition.metadata.schema or "public")
+
+    async def migrate(self) -> None:
+        await upgrade_async(self.definition.migrations_dir, self.settings.database_url.get_secret_value(), self.schema)
+
+    async def rebuild(self) -> int:
+        """Replay the event store into emptied projections (``python -m parley.<svc> rebuild``)."""
+        async with self.db.unit_of_work() as session:
+            return await self.store.rebuild(session, self.definition.projection_tables)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._retry("database migrations", self.migrate)
+        self._tasks.append(asyncio.create_task(self._run_kafka(), name=f"{self.name}-kafka"))
+        for job in self.definition.background:
+            self._tasks.append(asyncio.create_task(job(self), name=f"{self.name}-{job.__name__}"))
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(self.broker.stop(), timeout=8)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.producer is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(self.producer.stop(), timeout=5)
+        await self.db.dispose()
+
+    async def _run_kafka(self) -> None:
+        """Connect the producer and consumers (retrying until the broker is up), then relay forever."""
+        self.producer = create_producer(self.settings, client_id=self.name)
+        await self._retry("kafka producer", self.producer.start)
+        if self.definition.subscriptions:
+            self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"{self.name}-consumer",
+                                      logger=None, graceful_timeout=5.0)
+            for subscription in self.definition.subscriptions:
+                attach(self.broker, ConsumerRunner(self.db, self.store.tables, self.producer, subscription,
+                                                   max_attempts=self.settings.consumer_max_attempts))
+            await self._retry("kafka consumers", self.broker.start)
+        self.kafka_ready.set()
+        relay = OutboxRelay(self.db, self.store.tables, self.producer, batch_size=self.settings.relay_batch_size,
+                            idle_seconds=self.settings.relay_idle_seconds)
+        await relay.run()
+
+    async def _retry(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await action()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - infrastructure may come up after us
+                log.warning(f"{what} not available yet; retrying", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- readiness ---------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+
+        async def run(name: str, check: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                checks[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+
+        await run("database", self.db.ping)
+        await run("kafka", self._kafka_check)
+        for check in self.definition.readiness_checks:
+            await run(check.__name__.strip("_"), check)
+        return checks
+
+    async def _kafka_check(self) -> None:
+        if not self.kafka_ready.is_set() or self.producer is None:
+            raise RuntimeError("not connected")
+        await self.producer.client.fetch_all_metadata()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def create_app(self) -> FastAPI:
+        setup_logging(self.name, self.settings.log_level)
+        setup_tracing(f"parley-{self.name}", self.settings.otel_exporter_otlp_endpoint)
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"Parley {self.name}", lifespan=lifespan)
+        app.state.service = self
+        app.state.settings = self.settings
+        for key, value in self.definition.extra_state.items():
+            setattr(app.state, key, value)
+        if self.settings.jwks_url:
+            app.state.token_verifier = TokenVerifier(self.settings.jwks_url)
+        install_error_handlers(app)
+        app.include_router(_ops_router(self))
+        for router in self.definition.routers:
+            app.include_router(router)
+        app.middleware("http")(_observe_request)
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        return app
+
+
+async def _observe_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    metrics.HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    return response
+
+
+def _ops_router(service: Service) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service.name}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz() -> JSONResponse:
+        checks = await service.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "unavailable", "service": service.name,
+                             "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: the edge owns it, services only flush."""
+    async with get_service(request).db.unit_of_work() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(unit_of_work)]
+CurrentService = Annotated[Service, Depends(get_service)]

@@ -1,0 +1,70 @@
+"""Settings base every service extends with its own env prefix (``INGEST_``, ``GATEWAY_``, ...)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+#: Values that ship in this repository for development; refused anywhere else.
+DEV_SECRET_MARKER = "dev-only"
+
+
+def shared(name: str, default: object = None, **kwargs: object) -> object:
+    """A field read from ``<PREFIX><NAME>`` or, failing that, the unprefixed shared ``<NAME>``."""
+    return Field(default, validation_alias=AliasChoices(name.lower(), name.upper()), **kwargs)
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: where its infrastructure is and how it behaves.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="INGEST_")``; infrastructure
+    URLs also fall back to the unprefixed names (``KAFKA_BOOTSTRAP_SERVERS``...) shared by all.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "parley"
+    env: Environment = Field(
+        "development", validation_alias=AliasChoices("PARLEY_ENV", "parley_env"),
+        description="development allows the repository's dev secrets; production refuses them",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://localhost/parley")
+    database_schema: str = "public"
+    database_pool_size: int = 10
+    kafka_bootstrap_servers: str = shared("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    kafka_idempotent_producer: bool = shared(
+        "KAFKA_IDEMPOTENT_PRODUCER", False,
+        description="On for Apache Kafka; off for Tansu, which rejects InitProducerId",
+    )
+    redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:16379/0")
+    jwks_url: str | None = None
+    relay_batch_size: int = 200
+    relay_idle_seconds: float = 0.05
+    consumer_max_attempts: int = 6
+    log_level: str = shared("LOG_LEVEL", "INFO")
+    otel_exporter_otlp_endpoint: str | None = shared("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_development(self) -> ServiceSettings:
+        if self.env == "development":
+            return self
+        leaked = [
+            name for name, value in self
+            if isinstance(value, SecretStr) and DEV_SECRET_MARKER in value.get_secret_value()
+        ] + [
+            name for name, value in self
+            if isinstance(value, list | tuple)
+            and any(isinstance(v, SecretStr) and DEV_SECRET_MARKER in v.get_secret_value() for v in value)
+        ]
+        if leaked:
+            raise ValueError(
+                f"development secrets are not allowed when PARLEY_ENV={self.env}: set real values for "
+                + ", ".join(sorted(leaked))
+            )
+        return self

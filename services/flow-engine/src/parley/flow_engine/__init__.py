@@ -1,0 +1,1 @@
+"""Parley flow-engine service."""

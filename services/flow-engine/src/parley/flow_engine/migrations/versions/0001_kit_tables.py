@@ -1,0 +1,19 @@
+"""Event store (also the outbox) and inbox of the flow-engine service.
+
+Revision ID: 0001
+"""
+
+from parley.kit.migrations import create_kit_tables, drop_kit_tables
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_kit_tables("flow_engine")
+
+
+def downgrade() -> None:
+    drop_kit_tables("flow_engine")

@@ -1,0 +1,1 @@
+"""Parley embedded development and test stack."""
