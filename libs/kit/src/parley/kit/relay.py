@@ -27,12 +27,13 @@ class OutboxRelay:
     """
 
     def __init__(self, db: Database, tables: KitTables, producer: AIOKafkaProducer, *,
-                 batch_size: int = 200, idle_seconds: float = 0.05) -> None:
+                 batch_size: int = 200, idle_seconds: float = 0.05, topic_prefix: str = "") -> None:
         self.db = db
         self.tables = tables
         self.producer = producer
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
+        self.topic_prefix = topic_prefix
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -55,7 +56,7 @@ class OutboxRelay:
             deliveries = []
             for _, topic, stored in rows:
                 key, value, headers = to_record(Envelope.model_validate(stored))
-                deliveries.append(await self.producer.send(topic, value=value, key=key, headers=headers))
+                deliveries.append(await self.producer.send(self.topic_prefix + topic, value=value, key=key, headers=headers))
                 crash_point("relay.mid_batch")
             await asyncio.gather(*deliveries)
             await session.execute(

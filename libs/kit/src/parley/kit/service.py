@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -110,13 +110,17 @@ class Service:
         if self.definition.subscriptions:
             self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"{self.name}-consumer",
                                       logger=None, graceful_timeout=5.0)
+            prefix = self.settings.kafka_topic_prefix
             for subscription in self.definition.subscriptions:
-                attach(self.broker, ConsumerRunner(self.db, self.store.tables, self.producer, subscription,
+                prefixed = replace(subscription, consumer=prefix + subscription.consumer,
+                                   topics=tuple(prefix + t for t in subscription.topics))
+                attach(self.broker, ConsumerRunner(self.db, self.store.tables, self.producer, prefixed,
                                                    max_attempts=self.settings.consumer_max_attempts))
             await self._retry("kafka consumers", self.broker.start)
         self.kafka_ready.set()
         relay = OutboxRelay(self.db, self.store.tables, self.producer, batch_size=self.settings.relay_batch_size,
-                            idle_seconds=self.settings.relay_idle_seconds)
+                            idle_seconds=self.settings.relay_idle_seconds,
+                            topic_prefix=self.settings.kafka_topic_prefix)
         await relay.run()
 
     async def _retry(self, what: str, action: Callable[[], Awaitable[object]]) -> None:

@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
         "KAFKA_IDEMPOTENT_PRODUCER", False,
         description="On for Apache Kafka; off for Tansu, which rejects InitProducerId",
     )
+    kafka_topic_prefix: str = shared(
+        "KAFKA_TOPIC_PREFIX", "", description="Prepended to every topic (isolated test runs, shared clusters)"
+    )
     redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:16379/0")
     jwks_url: str | None = None
     relay_batch_size: int = 200
