@@ -1,33 +1,44 @@
-"""``python -m parley.<service> [serve|migrate|rebuild]`` for every service."""
+"""``python -m parley.<service> [serve|migrate|rebuild|<extra>]`` for every service."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import uvicorn
 
 from parley.kit.service import Service
 
+Command = Callable[[Service], Awaitable[str]]
 
-def run(build: Callable[[], Service], argv: list[str] | None = None) -> None:
+
+async def _migrate(service: Service) -> str:
+    await service.migrate()
+    return f"{service.name}: migrations applied"
+
+
+async def _rebuild(service: Service) -> str:
+    count = await service.rebuild()
+    return f"{service.name}: replayed {count} events into empty projections"
+
+
+def run(build: Callable[[], Service], argv: list[str] | None = None, commands: Mapping[str, Command] | None = None) -> None:
+    """Serve by default; one-shot commands print what they did. ``commands`` adds service-specific ones."""
+    one_shot: dict[str, Command] = {"migrate": _migrate, "rebuild": _rebuild, **(commands or {})}
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "rebuild"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", *one_shot])
     args = parser.parse_args(argv)
     service = build()
-    if args.command == "migrate":
-        asyncio.run(service.migrate())
-        print(f"{service.name}: migrations applied")
-    elif args.command == "rebuild":
-        async def rebuild() -> int:
-            try:
-                return await service.rebuild()
-            finally:
-                await service.db.dispose()
-
-        print(f"{service.name}: replayed {asyncio.run(rebuild())} events into empty projections")
-    else:
-        app = service.create_app()
-        uvicorn.run(app, host=service.settings.host, port=service.settings.port, log_config=None,
+    if args.command == "serve":
+        uvicorn.run(service.create_app(), host=service.settings.host, port=service.settings.port, log_config=None,
                     timeout_graceful_shutdown=5, access_log=False)
+        return
+
+    async def once() -> str:
+        try:
+            return await one_shot[args.command](service)
+        finally:
+            await service.db.dispose()
+
+    print(asyncio.run(once()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,7 +48,7 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscription] = ()
     projection_tables: Sequence[Table] = ()
-    readiness_checks: Sequence[ReadinessCheck] = ()
+    readiness_checks: Mapping[str, ReadinessCheck] = field(default_factory=dict)
     background: Sequence[Callable[[Service], Awaitable[None]]] = ()
     extra_state: dict[str, object] = field(default_factory=dict)
 
@@ -148,10 +148,8 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 checks[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
 
-        await run("database", self.db.ping)
-        await run("kafka", self._kafka_check)
-        for check in self.definition.readiness_checks:
-            await run(check.__name__.strip("_"), check)
+        await asyncio.gather(run("database", self.db.ping), run("kafka", self._kafka_check))
+        await asyncio.gather(*(run(name, check) for name, check in self.definition.readiness_checks.items()))
         return checks
 
     async def _kafka_check(self) -> None:

@@ -1,6 +1,9 @@
 """Settings of the ingest service (env prefix ``INGEST_``)."""
 
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from parley.kit.settings import ServiceSettings
 
@@ -11,3 +14,22 @@ class IngestSettings(ServiceSettings):
     service_name: str = "ingest"
     port: int = 8081
     database_schema: str = "ingest"
+    app_secrets: Annotated[list[SecretStr], NoDecode] = [SecretStr("dev-only-app-secret")]
+    verify_token: SecretStr = SecretStr("dev-only-verify-token")
+    max_body_bytes: int = 3 * 1024 * 1024 + 256 * 1024
+    inline_payload_bytes: int = 256 * 1024
+
+    @field_validator("app_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``INGEST_APP_SECRETS=a,b`` accepts several Meta app secrets at once (rotation, several apps)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("app_secrets")
+    @classmethod
+    def _at_least_one(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value:
+            raise ValueError("at least one Meta app secret is required")
+        return value

@@ -1,4 +1,5 @@
 from parley.kit.cli import run
 from parley.sender.main import build
+from parley.sender.service import seed_demo
 
-run(build)
+run(build, commands={"seed-demo": seed_demo})

@@ -165,7 +165,8 @@ class Platform:
 
         grants = [Grant(s.role, self.database_password(s), s.schema) for s in SERVICES]
         asyncio.run(provision(self.infra.admin_database_url, grants))
-        asyncio.run(ensure_topics(self.infra.kafka_bootstrap, replication=1, max_partitions=3))
+        asyncio.run(ensure_topics(self.infra.kafka_bootstrap, replication=1, max_partitions=3,
+                                  prefix=self.environ.get("KAFKA_TOPIC_PREFIX", "")))
 
     def start_services(self, only: list[str] | None = None, extra_env: dict[str, dict[str, str]] | None = None) -> None:
         logs = self.state_dir / "logs"

@@ -1,7 +1,7 @@
 """Conversation changes, for the realtime gateway, the flow engine and egress."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -41,4 +41,7 @@ class ConversationMessageAdded(Payload):
     wamid: str | None = None
     type: str
     text: str | None = Field(default=None, description="Preview text for notifications and realtime lists")
-    sent_at: datetime
+    sent_at: datetime = Field(description="WhatsApp's timestamp of the message: the timeline's order")
+    content: dict[str, Any] | None = Field(default=None, description="The typed message content, as received")
+    reply_to_wamid: str | None = None
+    profile_name: str | None = None

@@ -1,0 +1,42 @@
+"""Meta-shaped webhook payloads and signatures, as the Cloud API sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+
+def wamid() -> str:
+    return "wamid.HBgL" + uuid.uuid4().hex.upper()
+
+
+def text_notification(phone_number_id: str, wa_id: str, body: str, *, message_id: str | None = None,
+                      timestamp: int | None = None, name: str = "Sheena Nelson",
+                      display_phone_number: str = "15550100001", waba_id: str = "200000000000001") -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": message_id or wamid(), "timestamp": str(timestamp or int(time.time())),
+                          "type": "text", "text": {"body": body}}],
+        }}]}],
+    }
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Meta's wire form: compact JSON with non-ASCII escaped."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_headers(body: bytes, app_secret: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, app_secret)}
