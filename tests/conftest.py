@@ -32,12 +32,35 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def platform(state_dir: Path) -> Iterator[Platform]:
+def external_servers() -> Iterator[dict[str, str]]:
+    """With ``PARLEY_TEST_CONTAINERS=1`` (``make test-containers``): Apache Kafka, PostgreSQL and Redis images
+    started by testcontainers, handed over as the URLs the stack would otherwise embed."""
+    if os.environ.get("PARLEY_TEST_CONTAINERS") != "1":
+        yield {}
+        return
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
+    from testcontainers.community.redis import RedisContainer
+
+    with PostgresContainer("postgres:17", username="postgres", password="postgres", dbname="parley",
+                           driver=None) as postgres, RedisContainer("redis:7") as redis, \
+            KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as kafka:
+        yield {
+            "DATABASE_URL": postgres.get_connection_url() + "?sslmode=disable",
+            "REDIS_URL": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.get_bootstrap_server(),
+            "KAFKA_IDEMPOTENT_PRODUCER": "true",
+        }
+
+
+@pytest.fixture(scope="session")
+def platform(state_dir: Path, external_servers: dict[str, str]) -> Iterator[Platform]:
     """Infrastructure up, roles/schemas provisioned, topics created; services not started.
 
     Each test session gets its own topic prefix, so a shared external broker stays clean.
     """
-    environ = {**os.environ, "KAFKA_TOPIC_PREFIX": os.environ.get("KAFKA_TOPIC_PREFIX", f"t{uuid.uuid4().hex[:6]}.")}
+    environ = {**os.environ, **external_servers,
+               "KAFKA_TOPIC_PREFIX": os.environ.get("KAFKA_TOPIC_PREFIX", f"t{uuid.uuid4().hex[:6]}.")}
     infra = Infra(state_dir, InfraPorts(free_port(), free_port(), free_port()), environ=environ)
     ports = {spec.name: free_port() for spec in SERVICES}
     stack = Platform(state_dir=state_dir, infra=infra, service_ports=ports, environ=environ)

@@ -89,7 +89,8 @@ def test_a_duplicate_delivery_from_meta_shows_once(running_platform: Platform) -
         assert _post_webhook(running_platform, body, headers).status_code == 200
 
     second = meta.encode(meta.text_notification(env["PARLEY_DEMO_PHONE_NUMBER_ID"], customer, "and then this"))
-    assert _post_webhook(running_platform, second, meta.signed_headers(second, env["INGEST_APP_SECRETS"])).status_code == 200
+    second_headers = meta.signed_headers(second, env["INGEST_APP_SECRETS"])
+    assert _post_webhook(running_platform, second, second_headers).status_code == 200
 
     auth = _login(running_platform)
 

@@ -48,7 +48,7 @@ def _by_field(field: str) -> Callable[[Envelope, BaseModel], str]:
 
 def _by_first_number(envelope: Envelope, payload: BaseModel) -> str:
     numbers = getattr(payload, "phone_number_ids", None)
-    return numbers[0] if numbers else str(getattr(payload, "webhook_id"))
+    return numbers[0] if numbers else str(payload.webhook_id)
 
 
 TOPICS: dict[str, TopicSpec] = {

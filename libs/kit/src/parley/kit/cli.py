@@ -23,7 +23,8 @@ async def _rebuild(service: Service) -> str:
     return f"{service.name}: replayed {count} events into empty projections"
 
 
-def run(build: Callable[[], Service], argv: list[str] | None = None, commands: Mapping[str, Command] | None = None) -> None:
+def run(build: Callable[[], Service], argv: list[str] | None = None,
+        commands: Mapping[str, Command] | None = None) -> None:
     """Serve by default; one-shot commands print what they did. ``commands`` adds service-specific ones."""
     one_shot: dict[str, Command] = {"migrate": _migrate, "rebuild": _rebuild, **(commands or {})}
     parser = argparse.ArgumentParser()

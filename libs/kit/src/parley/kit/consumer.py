@@ -136,7 +136,11 @@ class ConsumerRunner:
         return "processed"
 
     async def dead_letter(self, record: ConsumerRecord, reason: str, error: str) -> None:
-        """Copy the record to ``<topic>.dlq`` with why, where from and by whom in its headers."""
+        """Copy the record to ``<topic>.dlq`` with why, where from and by whom in its headers.
+
+        Retried until written: raising here would let the consumer move past a record that is
+        neither processed nor parked (the next record's offset commit would skip it).
+        """
         extra = {
             "x-dlq-reason": reason,
             "x-dlq-error": error[:2000],
@@ -147,7 +151,19 @@ class ConsumerRunner:
             "x-dlq-at": datetime.now(UTC).isoformat(),
         }
         headers = list(record.headers or ()) + [(k, v.encode()) for k, v in extra.items()]
-        await self.producer.send_and_wait(f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers)
+        attempt = 0
+        while True:
+            try:
+                await self.producer.send_and_wait(f"{record.topic}.dlq", value=record.value, key=record.key,
+                                                  headers=headers)
+                break
+            except Exception as exc:  # noqa: BLE001 - the partition waits: a record is never skipped unparked
+                attempt += 1
+                metrics.CONSUMER_RETRIES.labels(self.subscription.consumer, record.topic).inc()
+                log.warning("dead letter not written; retrying", consumer=self.subscription.consumer,
+                            topic=record.topic, offset=record.offset, attempt=attempt,
+                            error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(min(self.base_backoff * 2 ** (attempt - 1), self.max_backoff))
         metrics.DEAD_LETTERED.labels(self.subscription.consumer, record.topic).inc()
         log.error("event dead-lettered", consumer=self.subscription.consumer, topic=record.topic,
                   partition=record.partition, offset=record.offset, reason=reason, error=error[:500])

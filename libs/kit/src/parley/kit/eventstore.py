@@ -13,8 +13,19 @@ from uuid import UUID
 
 from pydantic import BaseModel
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, String, Table, UniqueConstraint, func,
-    select, text,
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,10 +37,18 @@ def run_env(target_metadata: MetaData) -> None:
     schema = str(context.config.attributes["schema"])
 
     def do_run(connection: Connection) -> None:
-        context.configure(connection=connection, target_metadata=target_metadata, version_table_schema=schema,
-                          include_schemas=False, transaction_per_migration=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        # Replicas (and one-shot commands) starting together take turns instead of racing.
+        lock = text("select pg_advisory_lock(hashtext('parley.migrations.' || :schema))")
+        connection.execute(lock, {"schema": schema})
+        connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata, version_table_schema=schema,
+                              include_schemas=False, transaction_per_migration=True)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.execute(text("select pg_advisory_unlock(hashtext('parley.migrations.' || :schema))"),
+                               {"schema": schema})
 
     async def run() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool,

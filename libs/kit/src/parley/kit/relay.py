@@ -56,7 +56,8 @@ class OutboxRelay:
             deliveries = []
             for _, topic, stored in rows:
                 key, value, headers = to_record(Envelope.model_validate(stored))
-                deliveries.append(await self.producer.send(self.topic_prefix + topic, value=value, key=key, headers=headers))
+                sent = await self.producer.send(self.topic_prefix + topic, value=value, key=key, headers=headers)
+                deliveries.append(sent)
                 crash_point("relay.mid_batch")
             await asyncio.gather(*deliveries)
             await session.execute(

@@ -50,6 +50,8 @@ class ServiceDefinition:
     projection_tables: Sequence[Table] = ()
     readiness_checks: Mapping[str, ReadinessCheck] = field(default_factory=dict)
     background: Sequence[Callable[[Service], Awaitable[None]]] = ()
+    on_startup: Sequence[Callable[[Service], Awaitable[None]]] = ()
+    on_shutdown: Sequence[Callable[[Service], Awaitable[None]]] = ()
     extra_state: dict[str, object] = field(default_factory=dict)
 
 
@@ -85,6 +87,8 @@ class Service:
 
     async def start(self) -> None:
         await self._retry("database migrations", self.migrate)
+        for hook in self.definition.on_startup:
+            await hook(self)
         self._tasks.append(asyncio.create_task(self._run_kafka(), name=f"{self.name}-kafka"))
         for job in self.definition.background:
             self._tasks.append(asyncio.create_task(job(self), name=f"{self.name}-{job.__name__}"))
@@ -101,27 +105,38 @@ class Service:
         if self.producer is not None:
             with suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), timeout=5)
+        for hook in self.definition.on_shutdown:
+            with suppress(Exception):
+                await hook(self)
         await self.db.dispose()
 
     async def _run_kafka(self) -> None:
-        """Connect the producer and consumers (retrying until the broker is up), then relay forever."""
+        """Connect the producer (retrying until the broker is up), then relay forever.
+
+        Consumers join their groups in the background: a join takes seconds on some brokers and
+        readiness means "can reach the database and the broker", not "has partitions assigned".
+        Events published meanwhile wait in Kafka; a new group starts from the earliest offset.
+        """
         self.producer = create_producer(self.settings, client_id=self.name)
         await self._retry("kafka producer", self.producer.start)
-        if self.definition.subscriptions:
-            self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"{self.name}-consumer",
-                                      logger=None, graceful_timeout=5.0)
-            prefix = self.settings.kafka_topic_prefix
-            for subscription in self.definition.subscriptions:
-                prefixed = replace(subscription, consumer=prefix + subscription.consumer,
-                                   topics=tuple(prefix + t for t in subscription.topics))
-                attach(self.broker, ConsumerRunner(self.db, self.store.tables, self.producer, prefixed,
-                                                   max_attempts=self.settings.consumer_max_attempts))
-            await self._retry("kafka consumers", self.broker.start)
         self.kafka_ready.set()
+        if self.definition.subscriptions:
+            self._tasks.append(asyncio.create_task(self._run_consumers(self.producer), name=f"{self.name}-consumers"))
         relay = OutboxRelay(self.db, self.store.tables, self.producer, batch_size=self.settings.relay_batch_size,
                             idle_seconds=self.settings.relay_idle_seconds,
                             topic_prefix=self.settings.kafka_topic_prefix)
         await relay.run()
+
+    async def _run_consumers(self, producer: AIOKafkaProducer) -> None:
+        self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"{self.name}-consumer",
+                                  logger=None, graceful_timeout=5.0)
+        prefix = self.settings.kafka_topic_prefix
+        for subscription in self.definition.subscriptions:
+            prefixed = replace(subscription, consumer=prefix + subscription.consumer,
+                               topics=tuple(prefix + t for t in subscription.topics))
+            attach(self.broker, ConsumerRunner(self.db, self.store.tables, producer, prefixed,
+                                               max_attempts=self.settings.consumer_max_attempts))
+        await self._retry("kafka consumers", self.broker.start)
 
     async def _retry(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
         delay = 0.2

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from parley.kit.eventstore import EventStore
-from parley.kit.service import Service, ServiceDefinition
 from parley.campaign.models import kit_tables, metadata
 from parley.campaign.settings import CampaignSettings
+from parley.kit.eventstore import EventStore
+from parley.kit.service import Service, ServiceDefinition
 
 
 def build(settings: CampaignSettings | None = None) -> Service:

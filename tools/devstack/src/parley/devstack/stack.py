@@ -200,10 +200,17 @@ class Platform:
             raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(s.name for s in pending)}")
 
     def seed_demo(self) -> None:
+        """The demo tenant and owner (gateway) and its sandbox number (sender), seeded in parallel."""
+        seeds = {}
         for name in ("gateway", "sender"):
             spec = next(s for s in SERVICES if s.name == name)
-            subprocess.run([sys.executable, "-m", f"parley.{spec.module}", "seed-demo"], env=self.service_env(spec),
-                           check=True, capture_output=True)
+            seeds[name] = subprocess.Popen([sys.executable, "-m", f"parley.{spec.module}", "seed-demo"],
+                                           env=self.service_env(spec), stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT)
+        for name, process in seeds.items():
+            output, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise RuntimeError(f"seeding the demo data in {name} failed:\n{output.decode(errors='replace')}")
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 8.0) -> None:
         process = self.processes.pop(name, None)

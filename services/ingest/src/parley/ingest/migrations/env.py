@@ -1,4 +1,4 @@
-from parley.kit.migrations import run_env
 from parley.ingest.models import metadata
+from parley.kit.migrations import run_env
 
 run_env(metadata)
