@@ -18,8 +18,12 @@ def _expected_key(document: dict) -> str:
     """Keys as documented in ARCHITECTURE.md, derived here independently of the registry's functions."""
     data, tenant = document["data"], document.get("tenantid")
     topic = spec_for(document["type"], document["schemaversion"]).topic
+    if document["type"] == "webhook.mapped":
+        return f"{tenant}:{data['phone']}" if data.get("phone") else data["hook_id"]
     if topic == "webhook.received":
         return data["phone_number_ids"][0]
+    if topic == "waba.updated":
+        return data["waba_id"]
     if topic == "channel.changed":
         return data["phone_number_id"]
     if topic == "tenant.changed":

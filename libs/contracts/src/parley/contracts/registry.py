@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from parley.contracts.events import channels, conversations, messages, tenants, webhooks
+from parley.contracts.events import accounts, channels, conversations, messages, tenants, webhooks
 from parley.contracts.events.base import customer_key
 
 if TYPE_CHECKING:
@@ -51,6 +51,11 @@ def _by_first_number(envelope: Envelope, payload: BaseModel) -> str:
     return numbers[0] if numbers else str(payload.webhook_id)
 
 
+def _by_hook_customer(envelope: Envelope, payload: BaseModel) -> str:
+    phone = getattr(payload, "phone", None)
+    return customer_key(envelope.tenantid, phone) if phone else str(getattr(payload, "hook_id"))
+
+
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
@@ -63,12 +68,28 @@ TOPICS: dict[str, TopicSpec] = {
                   partitions=3, retention_days=30),
         TopicSpec("conversation.changed", "tenant_id:wa_id", "Conversation and timeline changes"),
         TopicSpec("tenant.changed", "tenant_id", "Tenants created and suspended", partitions=3, retention_days=30),
+        TopicSpec("waba.updated", "waba_id", "Template, number quality and account notifications from Meta",
+                  partitions=3, retention_days=30),
     )
 }
 
 _SPECS: tuple[EventSpec, ...] = (
     EventSpec("webhook.received", 1, webhooks.WebhookReceived, "webhook.received", _by_first_number,
               "An authentic webhook was durably stored by ingest"),
+    EventSpec("webhook.mapped", 1, webhooks.HookEventMapped, "webhook.received", _by_hook_customer,
+              "A tenant's inbound hook payload became a named business event"),
+    EventSpec("template.status-updated", 1, accounts.TemplateStatusUpdated, "waba.updated", _by_field("waba_id"),
+              "A message template was approved, rejected, paused or disabled"),
+    EventSpec("template.quality-updated", 1, accounts.TemplateQualityUpdated, "waba.updated", _by_field("waba_id"),
+              "A message template's quality score changed"),
+    EventSpec("phone-number.quality-updated", 1, accounts.PhoneNumberQualityUpdated, "waba.updated",
+              _by_field("waba_id"), "A number was flagged or its messaging limit changed"),
+    EventSpec("account.updated", 1, accounts.AccountUpdated, "waba.updated", _by_field("waba_id"),
+              "Meta reported an account event (restriction, ban, verification...)"),
+    EventSpec("whatsapp.errors-reported", 1, accounts.ErrorsReported, "waba.updated", _by_field("waba_id"),
+              "Meta reported errors not tied to one message"),
+    EventSpec("whatsapp.field-received", 1, accounts.FieldReceived, "waba.updated", _by_field("waba_id"),
+              "Any other webhook field, raw, with its name"),
     EventSpec("message.received", 1, messages.MessageReceived, "message.received", _by_customer("wa_id"),
               "A customer sent a message to a business number"),
     EventSpec("message.requested", 1, messages.MessageRequested, "message.requested", _by_customer("to"),

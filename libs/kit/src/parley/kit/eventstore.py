@@ -96,11 +96,15 @@ class EventStore:
         expected_version: int,
         tenant_id: UUID | None,
         subject: str | None = None,
+        traceparent: str | None = None,
     ) -> Envelope:
-        """Append a public (published) event and project it; returns the stored envelope."""
+        """Append a public (published) event and project it; returns the stored envelope.
+
+        ``traceparent`` defaults to the active span; pass it when the work runs outside the request.
+        """
         envelope = Envelope.wrap(
             payload, source=self.source, tenant_id=tenant_id, subject=subject or f"{aggregate_type}/{aggregate_id}",
-            traceparent=current_traceparent(),
+            traceparent=traceparent or current_traceparent(),
         )
         spec = spec_for_model(type(payload))
         await self._append(session, envelope, aggregate_type, aggregate_id, expected_version,

@@ -9,15 +9,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import Counter
 
-from parley.ingest import service
+from parley.ingest import normalizer, service
+from parley.ingest.intake import IntakeUnavailable, WebhookIntake
 from parley.ingest.settings import IngestSettings
 from parley.kit.errors import DomainError, error_response
 from parley.kit.service import CurrentService
 
 router = APIRouter(tags=["webhooks"])
 
-REJECTED = Counter("parley_ingest_webhooks_rejected_total", "Webhooks refused before storage", ["reason"])
-STORED = Counter("parley_ingest_webhooks_stored_total", "Webhooks durably stored", ["kind"])
+REQUESTS = Counter("parley_ingest_webhook_requests_total", "WhatsApp webhook POSTs by outcome", ["outcome"])
+VERIFICATIONS = Counter("parley_ingest_verifications_total", "Subscription handshakes by outcome", ["outcome"])
 
 
 class PayloadTooLarge(DomainError):
@@ -37,8 +38,9 @@ async def verify_subscription(
     expected = settings.verify_token.get_secret_value().encode()
     if mode == "subscribe" and token is not None and challenge is not None \
             and hmac.compare_digest(token.encode(), expected):
+        VERIFICATIONS.labels("verified").inc()
         return PlainTextResponse(challenge, status_code=200)
-    REJECTED.labels("verification_failed").inc()
+    VERIFICATIONS.labels("refused").inc()
     return PlainTextResponse("verification failed", status_code=403)
 
 
@@ -61,18 +63,25 @@ async def receive_notification(request: Request, service_: CurrentService) -> JS
     try:
         body = await _read_body(request, settings.max_body_bytes)
     except PayloadTooLarge as exc:
-        REJECTED.labels("too_large").inc()
+        REQUESTS.labels("too_large").inc()
         return error_response(exc.code, exc.message, exc.status_code)
     signature = request.headers.get("x-hub-signature-256")
     if not signature:
-        REJECTED.labels("signature_missing").inc()
+        REQUESTS.labels("signature_missing").inc()
         return error_response("signature_missing", "the X-Hub-Signature-256 header is required", 401)
     secrets = [s.get_secret_value() for s in settings.app_secrets]
     if not service.signature_matches(body, signature, secrets):
-        REJECTED.labels("signature_invalid").inc()
+        REQUESTS.labels("signature_invalid").inc()
         return error_response("signature_invalid", "the signature does not match the body", 403)
-    async with service_.db.unit_of_work() as session:
-        webhook_id = await service.store_webhook(session, service_.store, body, request.headers,
-                                                 inline_limit=settings.inline_payload_bytes)
-    STORED.labels("whatsapp").inc()
+    payload = service.parse_json(body)
+    intake: WebhookIntake = request.app.state.intake
+    try:
+        webhook_id = await intake.submit("whatsapp", body, request.headers, payload=payload,
+                                         phone_number_ids=normalizer.phone_number_ids(payload),
+                                         inline_limit=settings.inline_payload_bytes)
+    except IntakeUnavailable:
+        REQUESTS.labels("unavailable").inc()
+        return error_response("unavailable", "the webhook could not be stored; retry", 503,
+                              headers={"Retry-After": "1"})
+    REQUESTS.labels("stored").inc()
     return JSONResponse({"success": True, "webhook_id": str(webhook_id)})

@@ -1,21 +1,54 @@
 """Wiring of the ingest service."""
 
+import asyncio
 from pathlib import Path
 
-from parley.ingest import endpoints, service, subscribers
+from prometheus_client import Gauge
+
+from parley.ingest import admin, endpoints, repository, service, subscribers
+from parley.ingest.intake import WebhookIntake
 from parley.ingest.models import ChannelRoute, kit_tables, metadata
 from parley.ingest.settings import IngestSettings
 from parley.kit.eventstore import EventStore
 from parley.kit.service import Service, ServiceDefinition
+from parley.kit.telemetry import get_logger
+
+log = get_logger(__name__)
+
+WEBHOOKS_BY_STATUS = Gauge("parley_ingest_webhooks", "Stored webhooks needing attention, by status", ["status"])
+WATCHED = ("quarantined", "parked", "received", "replaying")
+
+
+async def _refresh_gauges(service_: Service) -> None:
+    """Quarantine and parked sizes for alerting, from the database (shared by every replica)."""
+    interval = service_.settings.gauges_interval_seconds  # type: ignore[attr-defined]
+    while True:
+        try:
+            async with service_.db.unit_of_work() as session:
+                counts = await repository.counts_by_status(session, WATCHED)
+            for status in WATCHED:
+                WEBHOOKS_BY_STATUS.labels(status).set(counts.get(status, 0))
+        except Exception as exc:  # noqa: BLE001 - a metric refresh never takes the service down
+            log.warning("webhook gauges not refreshed", error=str(exc))
+        await asyncio.sleep(interval)
 
 
 def build(settings: IngestSettings | None = None) -> Service:
     settings = settings or IngestSettings()
     store = EventStore(kit_tables, source="/parley/ingest", projector=service.project)
-    return Service(ServiceDefinition(
+    definition = ServiceDefinition(
         name="ingest", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[endpoints.router],
-        subscriptions=subscribers.subscriptions(store),
+        routers=[endpoints.router, admin.router],
+        subscriptions=subscribers.subscriptions(store, generic=None),
         projection_tables=[ChannelRoute.__table__],
-    ))
+    )
+    built = Service(definition)
+    intake = WebhookIntake(built.db, store, writers=settings.intake_writers, max_batch=settings.intake_max_batch)
+
+    async def run_intake(_: Service) -> None:
+        await intake.run()
+
+    definition.background = [run_intake, _refresh_gauges]
+    definition.extra_state["intake"] = intake
+    return built

@@ -31,8 +31,13 @@ class WebhookRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")
     status_reason: Mapped[str | None] = mapped_column(String(2000))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tenant_id: Mapped[UUID | None] = mapped_column(comment="Known at receipt for generic hooks only")
+    hook_id: Mapped[UUID | None]
 
-    __table_args__ = (Index("ix_webhook_events_status_received_at", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_webhook_events_status_received_at", "status", "received_at"),
+        Index("ix_webhook_events_received_at", "received_at"),
+    )
 
 
 class ChannelRoute(Base):

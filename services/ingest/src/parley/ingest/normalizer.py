@@ -6,12 +6,15 @@ Every ``entry × change × messages / statuses`` is visited; anything Parley can
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from parley.contracts.events import accounts
 from parley.contracts.events.messages import MessageReceived, MessageStatus
 
 MEDIA_TYPES = {"image", "video", "audio", "document", "sticker"}
@@ -31,6 +34,19 @@ class Inbound:
 class Status:
     phone_number_id: str
     status: MessageStatus
+
+
+@dataclass(frozen=True)
+class AccountNotice:
+    """A notification about the business account rather than one message; routed by WABA id."""
+
+    waba_id: str
+    payload: accounts.TemplateStatusUpdated | accounts.TemplateQualityUpdated | accounts.PhoneNumberQualityUpdated \
+        | accounts.AccountUpdated | accounts.ErrorsReported | accounts.FieldReceived
+    key: str
+
+
+Item = Inbound | Status | AccountNotice
 
 
 def _timestamp(value: Any) -> datetime:
@@ -108,24 +124,79 @@ def _status(value: dict[str, Any], raw: dict[str, Any]) -> MessageStatus:
         raise Unreadable(f"status {raw.get('id')!r}: {exc.errors(include_url=False)}") from exc
 
 
-def normalize(payload: Any, webhook_id: Any = None) -> list[Inbound | Status]:
-    """Every message and status in a WhatsApp Business Account notification, in payload order."""
+def normalize(payload: Any, webhook_id: Any = None) -> list[Item]:
+    """Every message, status and account notice in a WhatsApp Business Account notification, in payload order."""
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         raise Unreadable("not a whatsapp_business_account notification")
-    items: list[Inbound | Status] = []
-    for entry in payload.get("entry") or []:
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise Unreadable("notification without an entry list")
+    items: list[Item] = []
+    for entry in entries:
+        waba_id = str(entry.get("id") or "")
         for change in entry.get("changes") or []:
-            if change.get("field") != "messages":
-                continue
-            value = change.get("value") or {}
-            number = (value.get("metadata") or {}).get("phone_number_id")
-            if not number:
-                raise Unreadable("change without metadata.phone_number_id")
-            for raw in value.get("messages") or []:
-                message = _message(value, raw, webhook_id)
-                items.append(Inbound(number, message.model_copy(update={"waba_id": entry.get("id")})))
-            items.extend(Status(number, _status(value, raw)) for raw in value.get("statuses") or [])
+            field, value = change.get("field"), change.get("value")
+            if not isinstance(value, dict) and field == "messages":
+                raise Unreadable("messages change without a value object")
+            if field == "messages":
+                items.extend(_messages_change(waba_id, value, webhook_id))
+            else:
+                key = _content_key(waba_id, field, value, entry.get("time"))
+                items.append(_account_notice(waba_id, str(field), value, key))
     return items
+
+
+def _messages_change(waba_id: str, value: dict[str, Any], webhook_id: Any) -> list[Item]:
+    number = (value.get("metadata") or {}).get("phone_number_id")
+    if not number:
+        raise Unreadable("change without metadata.phone_number_id")
+    items: list[Item] = []
+    for raw in value.get("messages") or []:
+        items.append(Inbound(number, _message(value, raw, webhook_id).model_copy(update={"waba_id": waba_id})))
+    items.extend(Status(number, _status(value, raw)) for raw in value.get("statuses") or [])
+    if value.get("errors"):
+        errors = accounts.ErrorsReported(waba_id=waba_id, phone_number_id=number,
+                                         errors=[_error(e) for e in value["errors"]])
+        items.append(AccountNotice(waba_id, errors, _content_key(waba_id, number, value["errors"], None)))
+    return items
+
+
+def _account_notice(waba_id: str, field: str, value: Any, key: str) -> AccountNotice:
+    """Typed events for the account fields Parley acts on; any other field passes on raw with its name."""
+    data = value if isinstance(value, dict) else {}
+    try:
+        payload: Any
+        if field == "message_template_status_update":
+            payload = accounts.TemplateStatusUpdated(
+                waba_id=waba_id, template_id=_str(data.get("message_template_id")),
+                template_name=data.get("message_template_name"), language=data.get("message_template_language"),
+                event=data["event"], reason=data.get("reason"))
+        elif field == "message_template_quality_update":
+            payload = accounts.TemplateQualityUpdated(
+                waba_id=waba_id, template_id=_str(data.get("message_template_id")),
+                template_name=data.get("message_template_name"), language=data.get("message_template_language"),
+                previous_quality_score=data.get("previous_quality_score"),
+                new_quality_score=data["new_quality_score"])
+        elif field == "phone_number_quality_update":
+            payload = accounts.PhoneNumberQualityUpdated(
+                waba_id=waba_id, display_phone_number=data.get("display_phone_number"), event=data["event"],
+                current_limit=data.get("current_limit"))
+        elif field == "account_update":
+            payload = accounts.AccountUpdated(waba_id=waba_id, event=data.get("event"), details=data)
+        else:
+            payload = accounts.FieldReceived(waba_id=waba_id, field=field, value=value)
+    except (KeyError, ValidationError) as exc:
+        raise Unreadable(f"{field} notification: {exc}") from exc
+    return AccountNotice(waba_id, payload, key)
+
+
+def _content_key(*parts: Any) -> str:
+    """Account notices carry no id: the same content (and entry time) from a duplicate delivery is the same notice."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def phone_number_ids(payload: Any) -> list[str]:

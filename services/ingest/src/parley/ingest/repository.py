@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,24 @@ async def set_webhook_status(session: AsyncSession, webhook_id: UUID, status: st
 async def routes_for(session: AsyncSession, numbers: list[str]) -> dict[str, ChannelRoute]:
     rows = await session.scalars(select(ChannelRoute).where(ChannelRoute.phone_number_id.in_(numbers)))
     return {row.phone_number_id: row for row in rows}
+
+
+async def routes_for_wabas(session: AsyncSession, wabas: list[str]) -> dict[str, ChannelRoute]:
+    """An active route per WABA id (any of its numbers), for account notices."""
+    if not wabas:
+        return {}
+    rows = await session.scalars(select(ChannelRoute).where(ChannelRoute.waba_id.in_(wabas))
+                                 .order_by(ChannelRoute.active.desc(), ChannelRoute.updated_at.desc()))
+    found: dict[str, ChannelRoute] = {}
+    for row in rows:
+        found.setdefault(row.waba_id or "", row)
+    return found
+
+
+async def get_webhooks(session: AsyncSession, webhook_ids: list[UUID]) -> list[WebhookRecord]:
+    rows = await session.scalars(select(WebhookRecord).where(WebhookRecord.id.in_(webhook_ids))
+                                 .order_by(WebhookRecord.received_at))
+    return list(rows)
 
 
 async def upsert_route(session: AsyncSession, values: dict[str, object]) -> None:
@@ -51,3 +69,34 @@ async def still_parked(session: AsyncSession, webhook_id: UUID) -> bool:
     found = await session.scalar(select(ParkedWebhook.webhook_id).where(ParkedWebhook.webhook_id == webhook_id)
                                  .limit(1))
     return found is not None
+
+
+async def list_webhooks(session: AsyncSession, *, status: str | None, limit: int,
+                        after: tuple[datetime, UUID] | None) -> list[WebhookRecord]:
+    query = select(WebhookRecord)
+    if status:
+        query = query.where(WebhookRecord.status == status)
+    if after:
+        query = query.where(or_(WebhookRecord.received_at < after[0],
+                                and_(WebhookRecord.received_at == after[0], WebhookRecord.id < after[1])))
+    query = query.order_by(WebhookRecord.received_at.desc(), WebhookRecord.id.desc()).limit(limit + 1)
+    return list(await session.scalars(query))
+
+
+async def select_webhook_ids(session: AsyncSession, *, status: str | None, received_from: datetime | None,
+                             received_to: datetime | None, cap: int = 100_000) -> list[UUID]:
+    query = select(WebhookRecord.id)
+    if status:
+        query = query.where(WebhookRecord.status == status)
+    if received_from:
+        query = query.where(WebhookRecord.received_at >= received_from)
+    if received_to:
+        query = query.where(WebhookRecord.received_at < received_to)
+    return list(await session.scalars(query.order_by(WebhookRecord.received_at).limit(cap)))
+
+
+async def counts_by_status(session: AsyncSession, statuses: tuple[str, ...]) -> dict[str, int]:
+    """Counts of the (few) webhooks in the given states; served by the status index."""
+    rows = await session.execute(select(WebhookRecord.status, func.count())
+                                 .where(WebhookRecord.status.in_(statuses)).group_by(WebhookRecord.status))
+    return {status: count for status, count in rows}

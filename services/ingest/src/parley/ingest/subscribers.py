@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
@@ -11,13 +13,20 @@ from parley.ingest import service
 from parley.kit.consumer import Subscription
 from parley.kit.eventstore import EventStore
 
+NORMALIZER_LAG = Histogram(
+    "parley_ingest_normalizer_lag_seconds", "From a webhook's receipt to its normalization",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 
-def subscriptions(store: EventStore) -> list[Subscription]:
+
+def subscriptions(store: EventStore, generic: service.GenericProcessor | None) -> list[Subscription]:
     async def normalize(session: AsyncSession, envelope: Envelope) -> None:
-        await service.process_webhook(session, store, UUID(str(envelope.data["webhook_id"])))
+        await service.process_webhook(session, store, UUID(str(envelope.data["webhook_id"])), generic)
+        received_at = datetime.fromisoformat(str(envelope.data["received_at"]))
+        NORMALIZER_LAG.observe(max(0.0, (datetime.now(UTC) - received_at).total_seconds()))
 
     async def learn_route(session: AsyncSession, envelope: Envelope) -> None:
-        await service.apply_channel_event(session, store, envelope)
+        await service.apply_channel_event(session, store, envelope, generic)
 
     return [
         Subscription("ingest.normalizer", ("webhook.received",), normalize,

@@ -22,3 +22,15 @@ class WebhookReceived(Payload):
     payload: dict[str, Any] | None = Field(
         default=None, description="The parsed JSON body; omitted above the inline limit (read it from ingest)"
     )
+
+
+class HookEventMapped(Payload):
+    """A tenant's inbound hook payload turned into a named business event by the hook's mapping."""
+
+    webhook_id: UUID
+    hook_id: UUID
+    hook: str = Field(description="The hook's name")
+    event: str = Field(description="Business event name, e.g. purchase.approved, lead.created, pix.generated")
+    phone: str | None = Field(default=None, description="The customer's phone, digits only (E.164 without +)")
+    variables: dict[str, Any] = Field(default_factory=dict)
+    received_at: datetime
