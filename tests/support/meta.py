@@ -40,3 +40,35 @@ def sign(body: bytes, app_secret: str) -> str:
 
 def signed_headers(body: bytes, app_secret: str) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, app_secret)}
+
+
+def notification(phone_number_id: str = "106540352242922", *, messages: list[dict[str, Any]] | None = None,
+                 statuses: list[dict[str, Any]] | None = None, contacts: list[dict[str, Any]] | None = None,
+                 errors: list[dict[str, Any]] | None = None, waba_id: str = "102290129340398") -> dict[str, Any]:
+    """One ``messages`` change, shaped like Meta's."""
+    value: dict[str, Any] = {"messaging_product": "whatsapp",
+                             "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id}}
+    for name, items in (("contacts", contacts), ("messages", messages), ("statuses", statuses), ("errors", errors)):
+        if items is not None:
+            value[name] = items
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]}
+
+
+def account_notification(field: str, value: dict[str, Any], waba_id: str = "102290129340398",
+                         time: int = 1763769600) -> dict[str, Any]:
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "time": time, "changes": [{"field": field, "value": value}]}]}
+
+
+def inbound(kind: str, content: dict[str, Any] | None = None, *, sender: str = "16505551234",
+            timestamp: int = 1749416383, **extra: Any) -> dict[str, Any]:
+    message = {"from": sender, "id": wamid(), "timestamp": str(timestamp), "type": kind, **extra}
+    if content is not None:
+        message[kind] = content
+    return message
+
+
+def status(message_id: str, value: str, *, recipient: str = "16505551234", timestamp: int = 1749416400,
+           **extra: Any) -> dict[str, Any]:
+    return {"id": message_id, "status": value, "timestamp": str(timestamp), "recipient_id": recipient, **extra}

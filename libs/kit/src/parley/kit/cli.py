@@ -10,15 +10,15 @@ import uvicorn
 
 from parley.kit.service import Service
 
-Command = Callable[[Service], Awaitable[str]]
+Command = Callable[[Service, list[str]], Awaitable[str]]
 
 
-async def _migrate(service: Service) -> str:
+async def _migrate(service: Service, _: list[str]) -> str:
     await service.migrate()
     return f"{service.name}: migrations applied"
 
 
-async def _rebuild(service: Service) -> str:
+async def _rebuild(service: Service, _: list[str]) -> str:
     count = await service.rebuild()
     return f"{service.name}: replayed {count} events into empty projections"
 
@@ -29,6 +29,7 @@ def run(build: Callable[[], Service], argv: list[str] | None = None,
     one_shot: dict[str, Command] = {"migrate": _migrate, "rebuild": _rebuild, **(commands or {})}
     parser = argparse.ArgumentParser()
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", *one_shot])
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="passed to the command")
     args = parser.parse_args(argv)
     service = build()
     if args.command == "serve":
@@ -38,7 +39,7 @@ def run(build: Callable[[], Service], argv: list[str] | None = None,
 
     async def once() -> str:
         try:
-            return await one_shot[args.command](service)
+            return await one_shot[args.command](service, args.options)
         finally:
             await service.db.dispose()
 

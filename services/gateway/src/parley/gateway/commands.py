@@ -22,7 +22,7 @@ def _required_env(name: str) -> str:
     return value
 
 
-async def seed_demo(gateway: Service) -> str:
+async def seed_demo(gateway: Service, _: list[str]) -> str:
     """Create the demo tenant and its owner unless they exist (safe while the service runs)."""
     tenant_id = UUID(_required_env("PARLEY_DEMO_TENANT_ID"))
     email, password = _required_env("PARLEY_DEMO_EMAIL"), _required_env("PARLEY_DEMO_PASSWORD")

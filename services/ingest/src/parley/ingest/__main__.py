@@ -1,4 +1,5 @@
+from parley.ingest.commands import replay
 from parley.ingest.main import build
 from parley.kit.cli import run
 
-run(build)
+run(build, commands={"replay": replay})

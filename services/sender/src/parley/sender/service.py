@@ -36,7 +36,7 @@ async def project(session: AsyncSession, envelope: Envelope) -> None:
         ))
 
 
-async def seed_demo(service: Service) -> str:
+async def seed_demo(service: Service, _: list[str]) -> str:
     """Register the demo tenant's sandbox number (development only; idempotent)."""
     await service.migrate()
     number = os.environ["PARLEY_DEMO_PHONE_NUMBER_ID"]
