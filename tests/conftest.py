@@ -62,7 +62,7 @@ def platform(state_dir: Path, external_servers: dict[str, str]) -> Iterator[Plat
     environ = {**os.environ, **external_servers,
                "KAFKA_TOPIC_PREFIX": os.environ.get("KAFKA_TOPIC_PREFIX", f"t{uuid.uuid4().hex[:6]}.")}
     infra = Infra(state_dir, InfraPorts(free_port(), free_port(), free_port()), environ=environ)
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports = {spec.name: free_port() for spec in SERVICES} | {"sandbox": free_port()}
     stack = Platform(state_dir=state_dir, infra=infra, service_ports=ports, environ=environ)
     infra.start()
     try:
@@ -84,6 +84,7 @@ def running_platform(platform: Platform) -> Platform:
     Shared by the end-to-end tests: use fresh ids/tenants per test rather than restarting it.
     """
     platform.start_services()
+    platform.start_sandbox()
     platform.wait_ready(timeout=120)
     platform.seed_demo()
     return platform

@@ -42,6 +42,7 @@ def _print_table(platform: Platform) -> None:
     demo = demo_settings(platform.environ)
     infra = platform.infra
     rows = [(s.name, platform.url(s.name)) for s in SERVICES]
+    rows.append(("sandbox", f"{platform.sandbox_url()}  (Cloud API sandbox: Graph API + simulated customers)"))
     rows += [
         ("postgres", infra.admin_database_url.replace(infra.admin_database_url.split("@")[0], "postgresql://postgres:***")
          + ("  (embedded)" if "postgres" in infra.embedded else "")),
@@ -59,6 +60,8 @@ def _print_table(platform: Platform) -> None:
   demo owner           {demo['PARLEY_DEMO_EMAIL']} / {demo['PARLEY_DEMO_PASSWORD']}
   demo tenant id       {demo['PARLEY_DEMO_TENANT_ID']}
   demo phone_number_id {demo['PARLEY_DEMO_PHONE_NUMBER_ID']}
+  sandbox Graph API    {platform.sandbox_url()}/v23.0  (token {catalog.SANDBOX_TOKEN})
+  simulate a customer  POST {platform.sandbox_url()}/sandbox/customers/{{wa_id}}/messages
   logs                 {platform.state_dir / 'logs'}
   readiness            GET {platform.url('gateway')}/readyz
 
@@ -70,7 +73,9 @@ def run() -> None:
     state_dir = _state_dir()
     lock = _take_lock(state_dir)
     service_ports = {s.name: s.port() for s in SERVICES}
-    busy = [f"{name}:{port}" for name, port in service_ports.items() if port_open("127.0.0.1", port)]
+    sandbox_port = int(os.environ.get("SANDBOX_PORT", catalog.SANDBOX_DEFAULT_PORT))
+    busy = [f"{name}:{port}" for name, port in {**service_ports, "sandbox": sandbox_port}.items()
+            if port_open("127.0.0.1", port)]
     if busy:
         sys.exit(f"ports already in use: {', '.join(busy)} — is another Parley (or something else) running? "
                  "Override with GATEWAY_PORT, INGEST_PORT, ...")
@@ -84,6 +89,7 @@ def run() -> None:
         platform.prepare()
         print("Starting services ...", flush=True)
         platform.start_services()
+        platform.start_sandbox()
         platform.wait_ready()
         if platform.service_env(SERVICES[0])["PARLEY_ENV"] == "development":
             platform.seed_demo()
@@ -109,7 +115,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m parley.devstack")
     parser.add_argument("command", choices=["run"], nargs="?", default="run")
     parser.parse_args()
-    _ = catalog
     run()
 
 

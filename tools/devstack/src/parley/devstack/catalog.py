@@ -36,6 +36,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("egress", "egress", "EGRESS_", 8086),
 )
 
+SANDBOX_DEFAULT_PORT = 8089
+SANDBOX_TOKEN = "dev-only-sandbox-token"
 DEV_APP_SECRET = "dev-only-app-secret"
 DEV_VERIFY_TOKEN = "dev-only-verify-token"
 DEMO_EMAIL = "owner@demo.parley.local"

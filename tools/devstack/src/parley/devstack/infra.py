@@ -148,8 +148,16 @@ class Postgres(ManagedServer):
 
     def _create_database(self, bin_path: Path) -> None:
         env = {**os.environ, "PGPASSWORD": self.password}
-        subprocess.run([str(bin_path / "createdb"), "-h", self.host, "-p", str(self.port), "-U", self.user,
-                        self.database], check=True, env=env, capture_output=True)
+        deadline = time.monotonic() + 30
+        while True:
+            created = subprocess.run([str(bin_path / "createdb"), "-h", self.host, "-p", str(self.port),
+                                      "-U", self.user, self.database], env=env, capture_output=True, text=True)
+            if created.returncode == 0:
+                return
+            # The port opens a moment before the server accepts connections.
+            if "starting up" not in created.stderr or time.monotonic() > deadline:
+                raise RuntimeError(f"createdb failed: {created.stderr.strip()}")
+            time.sleep(0.2)
 
 
 class Valkey(ManagedServer):

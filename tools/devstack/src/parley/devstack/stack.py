@@ -168,6 +168,27 @@ class Platform:
         asyncio.run(ensure_topics(self.infra.kafka_bootstrap, replication=1, max_partitions=3,
                                   prefix=self.environ.get("KAFKA_TOPIC_PREFIX", "")))
 
+    @property
+    def sandbox_port(self) -> int:
+        return int(self.environ.get("SANDBOX_PORT", catalog.SANDBOX_DEFAULT_PORT)) \
+            if "sandbox" not in self.service_ports else self.service_ports["sandbox"]
+
+    def start_sandbox(self) -> None:
+        """The Cloud API sandbox, posting its signed webhooks to our ingest like Meta would."""
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**self.environ, "SANDBOX_HOST": self.host, "SANDBOX_PORT": str(self.sandbox_port),
+               "SANDBOX_WEBHOOK_URL": f"{self.url('ingest')}/webhooks/whatsapp",
+               "PYTHONUNBUFFERED": "1"}
+        env.setdefault("SANDBOX_APP_SECRET", env.get("INGEST_APP_SECRETS", catalog.DEV_APP_SECRET).split(",")[0])
+        log = open(logs / "sandbox.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes["sandbox"] = subprocess.Popen(
+            [sys.executable, "-m", "parley.sandbox"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent())
+
+    def sandbox_url(self) -> str:
+        return f"http://{self.host}:{self.sandbox_port}"
+
     def start_services(self, only: list[str] | None = None, extra_env: dict[str, dict[str, str]] | None = None) -> None:
         logs = self.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -183,21 +204,22 @@ class Platform:
 
     def wait_ready(self, timeout: float = 120.0, only: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = [s for s in SERVICES if s.name in self.processes and (only is None or s.name in only)]
+        pending = {name: (self.sandbox_url() if name == "sandbox" else self.url(name))
+                   for name in self.processes if only is None or name in only}
         while pending and time.monotonic() < deadline:
-            for spec in list(pending):
-                process = self.processes[spec.name]
+            for name, base in list(pending.items()):
+                process = self.processes[name]
                 if process.poll() is not None:
-                    raise RuntimeError(f"{spec.name} exited with code {process.returncode}; see "
-                                       f"{self.state_dir / 'logs' / (spec.name + '.log')}")
+                    raise RuntimeError(f"{name} exited with code {process.returncode}; see "
+                                       f"{self.state_dir / 'logs' / (name + '.log')}")
                 try:
-                    if httpx.get(f"{self.url(spec.name)}/readyz", timeout=2).status_code == 200:
-                        pending.remove(spec)
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        del pending[name]
                 except httpx.HTTPError:
                     pass
             time.sleep(0.25)
         if pending:
-            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(s.name for s in pending)}")
+            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
 
     def seed_demo(self) -> None:
         """The demo tenant and owner (gateway) and its sandbox number (sender), seeded in parallel."""

@@ -1,0 +1,1 @@
+"""Parley's local WhatsApp Business Cloud API sandbox (``python -m parley.sandbox``)."""
