@@ -5,10 +5,11 @@ from typing import Annotated
 from pydantic import SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from parley.kit.crypto import EncryptionSettings
 from parley.kit.settings import ServiceSettings
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ServiceSettings, EncryptionSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore", populate_by_name=True)
 
     service_name: str = "ingest"

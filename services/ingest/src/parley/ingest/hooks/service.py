@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from parley.contracts.events.webhooks import HookEventMapped
 from parley.ingest import repository as webhooks
 from parley.ingest.hooks import mapping, payloads, projection, repository, signatures
 from parley.ingest.hooks.models import InboundHook
-from parley.ingest.hooks.schemas import HookCreate, HookUpdate, SecretRotation
+from parley.ingest.hooks.schemas import HookCreate, HookUpdate, MappingIn, SecretRotation
 from parley.ingest.models import WebhookRecord
 from parley.ingest.normalizer import Unreadable
 from parley.kit.auth import Principal
@@ -88,7 +87,7 @@ async def update_hook(session: AsyncSession, store: EventStore, principal: Princ
     values = _values(hook)
     given = changes.model_dump(exclude_unset=True, exclude={"sample"})
     if "mapping" in given:
-        given["mapping"] = changes.mapping.model_dump() if changes.mapping else {"variables": {}}
+        given["mapping"] = (changes.mapping or MappingIn()).model_dump()
     if given.get("default_region"):
         given["default_region"] = given["default_region"].upper()
     values.update({k: v for k, v in given.items() if v is not None or k == "default_region"})
@@ -219,5 +218,3 @@ async def _record(session: AsyncSession, store: EventStore, event_type: str, val
                            "projector=parley.ingest.hooks.projection.with_hooks(service.project)")
     return hook
 
-
-__all__ = ["process_generic", "secrets"]
