@@ -4,9 +4,11 @@
 #
 # SERVICE is the directory name under services/ (gateway, ingest, conversation, sender,
 # campaign, flow-engine, egress). The image runs `python -m parley.<module>` (module =
-# SERVICE with '-' replaced by '_'); its default command is `serve` (apply migrations, then
-# serve HTTP + Kafka consumers). Other commands: `migrate`, and the kit tools
-# `python -m parley.kit.provision` / `python -m parley.kit.topics` (override the entrypoint).
+# SERVICE with '-' replaced by '_'); its default command is `serve` (apply migrations unless
+# PARLEY_MIGRATE_ON_START=false, then serve HTTP + Kafka consumers). Other commands: `migrate`,
+# `rebuild`, and the kit tools `python -m parley.kit.provision` / `python -m parley.kit.topics`
+# (override the entrypoint). The entrypoint defaults <PREFIX>_HOST to 0.0.0.0 (the settings'
+# default is 127.0.0.1); docker-compose.yml and deploy/k8s also set it explicitly.
 # Needs BuildKit (the default builder of current Docker and of `docker compose`).
 
 ARG PYTHON_IMAGE=python:3.12-slim
@@ -61,7 +63,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && /app/.venv/bin/python -c "import importlib, sys; importlib.import_module('parley.' + open('/app/etc/module').read().strip()); importlib.import_module('parley.kit')"
 
 # The entrypoint: `python -m parley.<module> [command]`, exec'd so Python is PID 1 and gets SIGTERM.
-RUN printf '#!/bin/sh\nexec python -m parley.%s "$@"\n' "$(cat /app/etc/module)" > /app/etc/entrypoint \
+# In a container the service must listen on every interface: <PREFIX>_HOST defaults to 0.0.0.0
+# here (the settings' own default, 127.0.0.1, suits a developer's machine).
+RUN module="$(cat /app/etc/module)"; prefix="$(echo "$module" | tr '[:lower:]' '[:upper:]')"; \
+    printf '#!/bin/sh\n: "${%s_HOST:=0.0.0.0}"\nexport %s_HOST\nexec python -m parley.%s "$@"\n' \
+      "$prefix" "$prefix" "$module" > /app/etc/entrypoint \
     && chmod 0755 /app/etc/entrypoint
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, discover_service_dirs, module_name
+from .conftest import REPO_ROOT, discover_service_dirs, env_prefix, module_name
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -200,6 +200,21 @@ def test_build_steps_map_service_to_module_and_port(service, built_app_dirs, run
     assert (etc / "port").read_text().strip() == str(service_ports[service])
     entrypoint = root / _entrypoint(runtime)[0].lstrip("/")
     assert entrypoint.read_text().splitlines()[-1] == f'exec python -m parley.{module_name(service)} "$@"'
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_entrypoint_listens_on_every_interface_by_default(service, built_app_dirs, runtime, tmp_path):
+    rc, root = built_app_dirs(service)
+    assert rc == 0
+    entrypoint = root / _entrypoint(runtime)[0].lstrip("/")
+    script = entrypoint.read_text().replace(f"exec python -m parley.{module_name(service)}", "exec env")
+    probe = tmp_path / "entrypoint"
+    probe.write_text(script)
+    host = f"{env_prefix(service)}HOST"
+    run = lambda env: subprocess.run(["sh", str(probe)], env={"PATH": "/usr/bin:/bin", **env},  # noqa: E731
+                                     capture_output=True, text=True, timeout=30).stdout.splitlines()
+    assert f"{host}=0.0.0.0" in run({})
+    assert f"{host}=127.0.0.1" in run({host: "127.0.0.1"})  # an explicit setting wins
 
 
 @pytest.mark.parametrize("bad", ["", "nosuchservice", "flow_engine"])

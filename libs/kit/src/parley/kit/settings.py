@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
     )
     redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:16379/0")
     jwks_url: str | None = None
+    migrate_on_start: bool = Field(
+        True, validation_alias=AliasChoices("PARLEY_MIGRATE_ON_START", "migrate_on_start"),
+        description="Apply migrations when serving; production runs them as a Job before the rollout instead",
+    )
+    consumers_enabled: bool = Field(True, description="Run this service's Kafka consumers in this process")
+    relay_enabled: bool = Field(True, description="Run the outbox relay in this process")
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     consumer_max_attempts: int = 6
