@@ -137,7 +137,10 @@ def payload_model(event_type: str, version: int) -> type[BaseModel]:
     return spec_for(event_type, version).model
 
 
-def partition_key(envelope: Envelope) -> str:
-    """The Kafka key of an envelope, derived from its typed payload as documented per topic."""
+def partition_key(envelope: Envelope, payload: BaseModel | None = None) -> str:
+    """The Kafka key of an envelope, derived from its typed payload as documented per topic.
+
+    Pass the payload when you have it, to skip validating ``data`` again.
+    """
     spec = spec_for(envelope.type, envelope.schemaversion)
-    return spec.partition_key(envelope, envelope.payload())
+    return spec.partition_key(envelope, payload if payload is not None else envelope.payload())

@@ -31,14 +31,19 @@ def declarative_base(schema: str) -> type[DeclarativeBase]:
     return Base
 
 
-def create_engine(url: str, schema: str, *, pool_size: int = 10, application_name: str = "parley") -> AsyncEngine:
-    """An engine whose connections see only ``schema`` on their search path."""
+def create_engine(url: str, schema: str, *, pool_size: int = 10, application_name: str = "parley",
+                  server_settings: dict[str, str] | None = None) -> AsyncEngine:
+    """An engine whose connections see only ``schema`` on their search path.
+
+    Session settings go in ``server_settings`` (sent once per connection, not once per transaction).
+    """
+    settings = {"search_path": str(schema), "application_name": application_name, **(server_settings or {})}
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"search_path": str(schema), "application_name": application_name}},
+        connect_args={"server_settings": settings},
     )
 
 

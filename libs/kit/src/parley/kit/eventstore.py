@@ -39,6 +39,19 @@ from parley.kit.telemetry import current_traceparent
 Projector = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Append:
+    """One event to append with ``EventStore.record_many``."""
+
+    payload: BaseModel
+    aggregate_type: str
+    aggregate_id: str
+    expected_version: int
+    tenant_id: UUID | None
+    subject: str | None = None
+    traceparent: str | None = None
+
+
 class ConcurrencyError(Exception):
     """Another writer appended to the aggregate first (or the event was already stored)."""
 
@@ -102,14 +115,29 @@ class EventStore:
 
         ``traceparent`` defaults to the active span; pass it when the work runs outside the request.
         """
-        envelope = Envelope.wrap(
-            payload, source=self.source, tenant_id=tenant_id, subject=subject or f"{aggregate_type}/{aggregate_id}",
-            traceparent=traceparent or current_traceparent(),
-        )
-        spec = spec_for_model(type(payload))
-        await self._append(session, envelope, aggregate_type, aggregate_id, expected_version,
-                           topic=spec.topic, key=partition_key(envelope))
+        [envelope] = await self.record_many(session, [Append(payload, aggregate_type, aggregate_id, expected_version,
+                                                             tenant_id, subject, traceparent)])
         return envelope
+
+    async def record_many(self, session: AsyncSession, appends: Sequence[Append]) -> list[Envelope]:
+        """Append several public events in one statement (all or nothing), then project each in order."""
+        rows, envelopes = [], []
+        for item in appends:
+            envelope = Envelope.wrap(
+                item.payload, source=self.source, tenant_id=item.tenant_id,
+                subject=item.subject or f"{item.aggregate_type}/{item.aggregate_id}",
+                traceparent=item.traceparent or current_traceparent(),
+            )
+            spec = spec_for_model(type(item.payload))
+            rows.append(self._row(envelope, item.aggregate_type, item.aggregate_id, item.expected_version,
+                                  topic=spec.topic, key=partition_key(envelope, item.payload)))
+            envelopes.append(envelope)
+        await self._insert(session, rows)
+        for envelope in envelopes:
+            metrics.EVENTS_APPENDED.labels(event_type=envelope.type).inc()
+            if self.projector is not None:
+                await self.projector(session, envelope)
+        return envelopes
 
     async def record_internal(
         self,
@@ -130,23 +158,32 @@ class EventStore:
 
     async def _append(self, session: AsyncSession, envelope: Envelope, aggregate_type: str, aggregate_id: str,
                       expected_version: int, *, topic: str | None, key: str | None) -> None:
-        statement = (
-            insert(self.tables.event_store)
-            .values(
-                event_id=envelope.id, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
-                version=expected_version + 1, tenant_id=envelope.tenantid, event_type=envelope.type,
-                topic=topic, partition_key=key, envelope=envelope.model_dump(mode="json"),
-            )
-            .on_conflict_do_nothing()
-            .returning(self.tables.event_store.c.position)
-        )
-        if (await session.execute(statement)).scalar_one_or_none() is None:
-            raise ConcurrencyError(
-                f"{aggregate_type}/{aggregate_id} is past version {expected_version} (or event {envelope.id} exists)"
-            )
+        await self._insert(session, [self._row(envelope, aggregate_type, aggregate_id, expected_version,
+                                               topic=topic, key=key)])
         metrics.EVENTS_APPENDED.labels(event_type=envelope.type).inc()
         if self.projector is not None:
             await self.projector(session, envelope)
+
+    @staticmethod
+    def _row(envelope: Envelope, aggregate_type: str, aggregate_id: str, expected_version: int, *,
+             topic: str | None, key: str | None) -> dict[str, Any]:
+        return {"event_id": envelope.id, "aggregate_type": aggregate_type, "aggregate_id": aggregate_id,
+                "version": expected_version + 1, "tenant_id": envelope.tenantid, "event_type": envelope.type,
+                "topic": topic, "partition_key": key, "envelope": envelope.model_dump(mode="json")}
+
+    async def _insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """One INSERT for all rows; a conflict on any (aggregate version taken, event id known) fails them all."""
+        es = self.tables.event_store
+        statement = insert(es).on_conflict_do_nothing().returning(es.c.event_id)
+        if len(rows) == 1:
+            stored = set((await session.execute(statement.values(rows[0]))).scalars())
+        else:  # executemany: SQLAlchemy batches the rows into multi-row INSERTs from one cached statement
+            stored = set((await session.execute(statement, rows)).scalars())
+        missing = [row for row in rows if row["event_id"] not in stored]
+        if missing:
+            first = missing[0]
+            raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
+                                   f"{first['version'] - 1} (or event {first['event_id']} exists)")
 
     async def version_of(self, session: AsyncSession, aggregate_type: str, aggregate_id: str) -> int:
         """The aggregate's current version, 0 when it has no events."""

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +54,7 @@ class ServiceDefinition:
     on_startup: Sequence[Callable[[Service], Awaitable[None]]] = ()
     on_shutdown: Sequence[Callable[[Service], Awaitable[None]]] = ()
     extra_state: dict[str, object] = field(default_factory=dict)
+    database_settings: dict[str, str] = field(default_factory=dict)
 
 
 class Service:
@@ -64,7 +66,8 @@ class Service:
         self.name = definition.name
         self.db = Database(create_engine(self.settings.database_url.get_secret_value(),
                                          definition.metadata.schema or "public",
-                                         pool_size=self.settings.database_pool_size, application_name=self.name))
+                                         pool_size=self.settings.database_pool_size, application_name=self.name,
+                                         server_settings=definition.database_settings))
         self.store = definition.store
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
@@ -86,7 +89,8 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._retry("database migrations", self.migrate)
+        if self.settings.migrate_on_start:
+            await self._retry("database migrations", self.migrate)
         for hook in self.definition.on_startup:
             await hook(self)
         self._tasks.append(asyncio.create_task(self._run_kafka(), name=f"{self.name}-kafka"))
@@ -120,8 +124,10 @@ class Service:
         self.producer = create_producer(self.settings, client_id=self.name)
         await self._retry("kafka producer", self.producer.start)
         self.kafka_ready.set()
-        if self.definition.subscriptions:
+        if self.definition.subscriptions and self.settings.consumers_enabled:
             self._tasks.append(asyncio.create_task(self._run_consumers(self.producer), name=f"{self.name}-consumers"))
+        if not self.settings.relay_enabled:
+            return
         relay = OutboxRelay(self.db, self.store.tables, self.producer, batch_size=self.settings.relay_batch_size,
                             idle_seconds=self.settings.relay_idle_seconds,
                             topic_prefix=self.settings.kafka_topic_prefix)
@@ -197,18 +203,35 @@ class Service:
         app.include_router(_ops_router(self))
         for router in self.definition.routers:
             app.include_router(router)
-        app.middleware("http")(_observe_request)
+        app.add_middleware(RequestMetrics)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
         return app
 
 
-async def _observe_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    metrics.HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    return response
+class RequestMetrics:
+    """Counts and times requests by route template (plain ASGI: no per-request task like BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
 def _ops_router(service: Service) -> APIRouter:
@@ -232,15 +255,17 @@ def _ops_router(service: Service) -> APIRouter:
     return router
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """Async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool, a cost per request."""
     return request.app.state.service
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's transaction: the edge owns it, services only flush."""
-    async with get_service(request).db.unit_of_work() as session:
+    async with request.app.state.service.db.unit_of_work() as session:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(unit_of_work)]
+# scope="function": commit before the response is sent, so a failed commit is the client's error, not a lost 200.
+Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 CurrentService = Annotated[Service, Depends(get_service)]

@@ -11,15 +11,15 @@ from parley.gateway.upstreams import Upstreams
 from parley.kit.auth import Principal, bearer_token
 
 
-def get_token_issuer(request: Request) -> TokenIssuer:
+async def get_token_issuer(request: Request) -> TokenIssuer:
     return request.app.state.token_issuer
 
 
-def get_upstreams(request: Request) -> Upstreams:
+async def get_upstreams(request: Request) -> Upstreams:
     return request.app.state.upstreams
 
 
-def authenticated(request: Request, issuer: Annotated[TokenIssuer, Depends(get_token_issuer)]) -> Principal:
+async def authenticated(request: Request, issuer: Annotated[TokenIssuer, Depends(get_token_issuer)]) -> Principal:
     """The gateway checks tokens itself, so unauthenticated requests never reach a service."""
     return issuer.verify(bearer_token(request))
 

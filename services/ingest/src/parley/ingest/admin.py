@@ -24,7 +24,7 @@ from parley.kit.service import CurrentService, Session
 Status = Literal["received", "processed", "quarantined", "parked", "replaying"]
 
 
-def require_operator(request: Request) -> None:
+async def require_operator(request: Request) -> None:
     settings: IngestSettings = request.app.state.settings
     if not hmac.compare_digest(bearer_token(request).encode(), settings.admin_token.get_secret_value().encode()):
         raise Unauthorized("the operator token is not valid", code="invalid_token")

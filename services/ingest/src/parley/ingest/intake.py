@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from prometheus_client import Histogram
-from sqlalchemy import text
+from sqlalchemy import insert
 
 from parley.contracts import new_event_id
 from parley.contracts.events.webhooks import WebhookReceived
 from parley.ingest.models import WebhookRecord
 from parley.kit.db import Database
-from parley.kit.eventstore import EventStore
+from parley.kit.eventstore import Append, EventStore
 from parley.kit.telemetry import current_traceparent, get_logger
 
 log = get_logger(__name__)
@@ -105,14 +105,11 @@ class WebhookIntake:
     async def _commit(self, batch: list[Arrival]) -> None:
         started = time.perf_counter()
         try:
-            async with self.db.unit_of_work() as session:
-                await session.execute(text("SET LOCAL synchronous_commit = on"))
-                session.add_all([_record(a) for a in batch])
-                await session.flush()
-                for arrival in batch:
-                    await self.store.record(session, _event(arrival), aggregate_type="webhook",
-                                            aggregate_id=str(arrival.webhook_id), expected_version=0,
-                                            tenant_id=arrival.tenant_id, traceparent=arrival.traceparent)
+            async with self.db.unit_of_work() as session:  # synchronous_commit=on for every ingest connection
+                await session.execute(insert(WebhookRecord.__table__), [_record(a) for a in batch])
+                await self.store.record_many(session, [
+                    Append(_event(a), "webhook", str(a.webhook_id), 0, a.tenant_id, traceparent=a.traceparent)
+                    for a in batch])
         except Exception as exc:  # noqa: BLE001 - every waiter learns its webhook was not stored
             log.exception("webhook batch not committed", size=len(batch))
             for arrival in batch:
@@ -126,12 +123,10 @@ class WebhookIntake:
                 arrival.done.set_result(arrival.webhook_id)
 
 
-def _record(arrival: Arrival) -> WebhookRecord:
-    return WebhookRecord(
-        id=arrival.webhook_id, kind=arrival.kind, received_at=arrival.received_at, body=arrival.body,
-        headers=arrival.headers, content_sha256=arrival.sha256,
-        size_bytes=len(arrival.body), status="received", tenant_id=arrival.tenant_id, hook_id=arrival.hook_id,
-    )
+def _record(arrival: Arrival) -> dict[str, object]:
+    return {"id": arrival.webhook_id, "kind": arrival.kind, "received_at": arrival.received_at, "body": arrival.body,
+            "headers": arrival.headers, "content_sha256": arrival.sha256, "size_bytes": len(arrival.body),
+            "status": "received", "tenant_id": arrival.tenant_id, "hook_id": arrival.hook_id}
 
 
 def _event(arrival: Arrival) -> WebhookReceived:

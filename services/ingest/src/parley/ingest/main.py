@@ -6,6 +6,10 @@ from pathlib import Path
 from prometheus_client import Gauge
 
 from parley.ingest import admin, endpoints, repository, service, subscribers
+from parley.ingest.hooks import endpoints as hooks_endpoints
+from parley.ingest.hooks import projection as hooks_projection
+from parley.ingest.hooks import service as hooks_service
+from parley.ingest.hooks.models import InboundHook
 from parley.ingest.intake import WebhookIntake
 from parley.ingest.models import ChannelRoute, kit_tables, metadata
 from parley.ingest.settings import IngestSettings
@@ -35,13 +39,15 @@ async def _refresh_gauges(service_: Service) -> None:
 
 def build(settings: IngestSettings | None = None) -> Service:
     settings = settings or IngestSettings()
-    store = EventStore(kit_tables, source="/parley/ingest", projector=service.project)
+    store = EventStore(kit_tables, source="/parley/ingest", projector=hooks_projection.with_hooks(service.project))
     definition = ServiceDefinition(
         name="ingest", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[endpoints.router, admin.router],
-        subscriptions=subscribers.subscriptions(store, generic=None),
-        projection_tables=[ChannelRoute.__table__],
+        routers=[endpoints.router, admin.router, hooks_endpoints.router],
+        subscriptions=subscribers.subscriptions(store, generic=hooks_service.process_generic),
+        projection_tables=[ChannelRoute.__table__, InboundHook.__table__],
+        # The 200 promises durability: never let a server-wide setting turn that into "probably".
+        database_settings={"synchronous_commit": "on"},
     )
     built = Service(definition)
     intake = WebhookIntake(built.db, store, writers=settings.intake_writers, max_batch=settings.intake_max_batch)
@@ -51,4 +57,5 @@ def build(settings: IngestSettings | None = None) -> Service:
 
     definition.background = [run_intake, _refresh_gauges]
     definition.extra_state["intake"] = intake
+    definition.extra_state["tenant_cipher"] = hooks_endpoints.build_cipher(settings)
     return built
