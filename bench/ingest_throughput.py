@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--writers", type=int, default=None, help="INGEST_INTAKE_WRITERS (default: the service's)")
     parser.add_argument("--api-only", action="store_true",
                         help="ingest replica without its normalizer consumer and relay (they run elsewhere in prod)")
     args = parser.parse_args()
@@ -86,6 +87,8 @@ def main() -> None:
         platform.infra.start()
         platform.prepare()
         extra = {"INGEST_CONSUMERS_ENABLED": "false", "INGEST_RELAY_ENABLED": "false"} if args.api_only else {}
+        if args.writers:
+            extra["INGEST_INTAKE_WRITERS"] = str(args.writers)
         platform.start_services(only=["ingest"], extra_env={"ingest": extra})
         print("ingest mode:", "API only (normalizer and relay elsewhere)" if args.api_only
               else "all in one process (API + normalizer consumer + outbox relay)")

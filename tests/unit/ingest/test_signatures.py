@@ -3,7 +3,7 @@
 from parley.ingest.service import signature_matches
 from tests.support import meta
 
-BODY = '{"object":"whatsapp_business_account","text":"caf\\u00e9"}'.encode()
+BODY = b'{"object":"whatsapp_business_account","text":"caf\\u00e9"}'
 
 
 def test_any_configured_secret_verifies() -> None:

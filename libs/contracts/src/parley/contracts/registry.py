@@ -53,7 +53,7 @@ def _by_first_number(envelope: Envelope, payload: BaseModel) -> str:
 
 def _by_hook_customer(envelope: Envelope, payload: BaseModel) -> str:
     phone = getattr(payload, "phone", None)
-    return customer_key(envelope.tenantid, phone) if phone else str(getattr(payload, "hook_id"))
+    return customer_key(envelope.tenantid, phone) if phone else str(payload.hook_id)
 
 
 TOPICS: dict[str, TopicSpec] = {

@@ -33,7 +33,7 @@ def run(build: Callable[[], Service], argv: list[str] | None = None,
     args = parser.parse_args(argv)
     service = build()
     if args.command == "serve":
-        uvicorn.run(service.create_app(), host=service.settings.host, port=service.settings.port, log_config=None,
+        uvicorn.run(service.asgi_app(), host=service.settings.host, port=service.settings.port, log_config=None,
                     timeout_graceful_shutdown=5, access_log=False)
         return
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,18 +14,13 @@ from prometheus_client import Counter
 from parley.ingest import normalizer, service
 from parley.ingest.intake import IntakeUnavailable, WebhookIntake
 from parley.ingest.settings import IngestSettings
-from parley.kit.errors import DomainError, error_response
+from parley.kit.errors import error_body
 from parley.kit.service import CurrentService
 
 router = APIRouter(tags=["webhooks"])
 
 REQUESTS = Counter("parley_ingest_webhook_requests_total", "WhatsApp webhook POSTs by outcome", ["outcome"])
 VERIFICATIONS = Counter("parley_ingest_verifications_total", "Subscription handshakes by outcome", ["outcome"])
-
-
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-    status_code = 413
 
 
 @router.get("/webhooks/whatsapp", response_class=PlainTextResponse,
@@ -44,44 +41,59 @@ async def verify_subscription(
     return PlainTextResponse("verification failed", status_code=403)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _refuse(outcome: str, code: str, message: str, status: int, headers: dict[str, str] | None = None) -> Answer:
+    REQUESTS.labels(outcome).inc()
+    return Answer(status, error_body(code, message), headers or {})
+
+
+async def accept_notification(body: bytes | None, headers: Mapping[str, str], settings: IngestSettings,
+                              intake: WebhookIntake) -> Answer:
+    """Every check and the durable store of one WhatsApp POST; ``body`` is None when it was over the limit.
+
+    Shared by the FastAPI route and the ASGI fast path, so both answer exactly alike.
+    """
+    if body is None:
+        return _refuse("too_large", "payload_too_large", f"the body exceeds {settings.max_body_bytes} bytes", 413)
+    signature = headers.get("x-hub-signature-256")
+    if not signature:
+        return _refuse("signature_missing", "signature_missing", "the X-Hub-Signature-256 header is required", 401)
+    if not service.signature_matches(body, signature, settings.app_secret_values):
+        return _refuse("signature_invalid", "signature_invalid", "the signature does not match the body", 403)
+    payload = service.parse_json(body)
+    try:
+        webhook_id = await intake.submit("whatsapp", body, headers, payload=payload,
+                                         phone_number_ids=normalizer.phone_number_ids(payload),
+                                         inline_limit=settings.inline_payload_bytes)
+    except IntakeUnavailable:
+        return _refuse("unavailable", "unavailable", "the webhook could not be stored; retry", 503, {"Retry-After": "1"})
+    REQUESTS.labels("stored").inc()
+    return Answer(200, {"success": True, "webhook_id": str(webhook_id)})
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+        return None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 @router.post("/webhooks/whatsapp", summary="Signed WhatsApp notifications, stored before the 200")
 async def receive_notification(request: Request, service_: CurrentService) -> JSONResponse:
+    """Served by ``fastpath.WebhookFastPath`` in front of FastAPI; this route documents it and backs it up."""
     settings: IngestSettings = service_.settings  # type: ignore[assignment]
-    try:
-        body = await _read_body(request, settings.max_body_bytes)
-    except PayloadTooLarge as exc:
-        REQUESTS.labels("too_large").inc()
-        return error_response(exc.code, exc.message, exc.status_code)
-    signature = request.headers.get("x-hub-signature-256")
-    if not signature:
-        REQUESTS.labels("signature_missing").inc()
-        return error_response("signature_missing", "the X-Hub-Signature-256 header is required", 401)
-    secrets = [s.get_secret_value() for s in settings.app_secrets]
-    if not service.signature_matches(body, signature, secrets):
-        REQUESTS.labels("signature_invalid").inc()
-        return error_response("signature_invalid", "the signature does not match the body", 403)
-    payload = service.parse_json(body)
-    intake: WebhookIntake = request.app.state.intake
-    try:
-        webhook_id = await intake.submit("whatsapp", body, request.headers, payload=payload,
-                                         phone_number_ids=normalizer.phone_number_ids(payload),
-                                         inline_limit=settings.inline_payload_bytes)
-    except IntakeUnavailable:
-        REQUESTS.labels("unavailable").inc()
-        return error_response("unavailable", "the webhook could not be stored; retry", 503,
-                              headers={"Retry-After": "1"})
-    REQUESTS.labels("stored").inc()
-    return JSONResponse({"success": True, "webhook_id": str(webhook_id)})
+    body = await _read_body(request, settings.max_body_bytes)
+    answer = await accept_notification(body, request.headers, settings, request.app.state.intake)
+    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)

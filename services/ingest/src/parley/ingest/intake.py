@@ -76,7 +76,10 @@ class WebhookIntake:
         arrival = Arrival(
             kind=kind, body=body, payload=payload, phone_number_ids=phone_number_ids,
             headers={k: v for k, v in headers.items() if k.lower() not in _DROPPED_HEADERS},
-            inline=isinstance(payload, dict) and len(body) <= inline_limit, sha256=hashlib.sha256(body).hexdigest(),
+            # WhatsApp bodies are read back from the database by ingest's own normalizer (the only consumer of
+            # their webhook.received); inlining them would serialise every body twice on the hot path.
+            inline=kind != "whatsapp" and isinstance(payload, dict) and len(body) <= inline_limit,
+            sha256=hashlib.sha256(body).hexdigest(),
             tenant_id=tenant_id, hook_id=hook_id, hook_name=hook_name,
         )
         self._queue.put_nowait(arrival)

@@ -6,6 +6,7 @@ from pathlib import Path
 from prometheus_client import Gauge
 
 from parley.ingest import admin, endpoints, repository, service, subscribers
+from parley.ingest.fastpath import WebhookFastPath
 from parley.ingest.hooks import endpoints as hooks_endpoints
 from parley.ingest.hooks import projection as hooks_projection
 from parley.ingest.hooks import service as hooks_service
@@ -57,5 +58,6 @@ def build(settings: IngestSettings | None = None) -> Service:
 
     definition.background = [run_intake, _refresh_gauges]
     definition.extra_state["intake"] = intake
+    definition.asgi_wrapper = lambda app: WebhookFastPath(app, settings, intake)
     definition.extra_state["tenant_cipher"] = hooks_endpoints.build_cipher(settings)
     return built

@@ -24,6 +24,10 @@ class IngestSettings(ServiceSettings, EncryptionSettings):
     max_body_bytes: int = 3 * 1024 * 1024 + 256 * 1024
     inline_payload_bytes: int = 256 * 1024
 
+    @property
+    def app_secret_values(self) -> list[str]:
+        return [secret.get_secret_value() for secret in self.app_secrets]
+
     @field_validator("app_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -10,7 +10,11 @@ from parley.contracts.events.base import Payload
 
 
 class WebhookReceived(Payload):
-    """An authentic webhook was durably stored. ``payload`` is inlined when small enough."""
+    """An authentic webhook was durably stored.
+
+    ``payload`` is inlined for generic hooks when small enough; WhatsApp bodies are normalized by ingest
+    from its own store into message.received / message.status / waba.updated.
+    """
 
     webhook_id: UUID
     kind: Literal["whatsapp", "generic"] = "whatsapp"
