@@ -14,6 +14,7 @@ from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
 from tests.support import meta
 from tests.support.kafka import collect
+from tests.support.platform import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,8 @@ def _env(platform: Platform) -> dict[str, str]:
 
 
 async def _post_until_acknowledged(client: httpx.AsyncClient, url: str, body: bytes, secret: str,
-                                   acknowledged: list[str], gate: asyncio.Semaphore) -> None:
+                                   acknowledged: list[str], gate: asyncio.Semaphore,
+                                   quarter: asyncio.Event) -> None:
     """Like Meta: anything but a 200 (or no answer at all) is retried until it is acknowledged."""
     while True:
         async with gate:
@@ -35,6 +37,8 @@ async def _post_until_acknowledged(client: httpx.AsyncClient, url: str, body: by
                 response = None
         if response is not None and response.status_code == 200:
             acknowledged.append(response.json()["webhook_id"])
+            if len(acknowledged) >= WEBHOOKS // 4:
+                quarter.set()
             return
         await asyncio.sleep(0.2)
 
@@ -48,12 +52,11 @@ async def test_sigkill_mid_flight_loses_no_acknowledged_webhook(running_platform
                                             contacts=[{"profile": {"name": "Load"}, "wa_id": customer}]))
               for m in messages]
     acknowledged: list[str] = []
-    gate = asyncio.Semaphore(16)
+    gate, quarter = asyncio.Semaphore(16), asyncio.Event()
     async with httpx.AsyncClient(timeout=10) as client:
         senders = [asyncio.create_task(_post_until_acknowledged(client, url, body, env["INGEST_APP_SECRETS"],
-                                                                acknowledged, gate)) for body in bodies]
-        while len(acknowledged) < WEBHOOKS // 4:
-            await asyncio.sleep(0.01)
+                                                                acknowledged, gate, quarter)) for body in bodies]
+        await quarter.wait()
         await asyncio.to_thread(running_platform.stop_service, "ingest", signal.SIGKILL)
         killed_after = len(acknowledged)
         running_platform.start_services(only=["ingest"])
@@ -96,17 +99,11 @@ def test_authentic_but_unreadable_webhook_is_stored_quarantined_and_listed(runni
     admin = {"Authorization": "Bearer " + env.get("INGEST_ADMIN_TOKEN", "dev-only-admin-token")}
     base = f"{running_platform.url('ingest')}/admin/webhooks"
 
-    async def quarantined() -> dict | None:
-        for _ in range(240):
-            listed = httpx.get(base, params={"status": "quarantined", "limit": 500}, headers=admin).json()["data"]
-            found = next((w for w in listed if w["id"] == webhook_id), None)
-            if found:
-                return found
-            await asyncio.sleep(0.25)
-        return None
+    def quarantined() -> dict | None:
+        listed = httpx.get(base, params={"status": "quarantined", "limit": 500}, headers=admin).json()["data"]
+        return next((w for w in listed if w["id"] == webhook_id), None)
 
-    found = asyncio.run(quarantined())
-    assert found is not None, "the webhook was quarantined and listed"
+    found = eventually(quarantined, "the webhook to be quarantined and listed")
     assert "bad timestamp" in found["status_reason"]
     detail = httpx.get(f"{base}/{webhook_id}", headers=admin).json()
     assert base64.b64decode(detail["body_base64"]) == body, "stored byte-exact, so the signature still verifies"

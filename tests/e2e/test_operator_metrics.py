@@ -11,9 +11,7 @@ that list honest).
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
 from tests.support import meta
+from tests.support.platform import eventually
 from tests.unit.deploy.observability_refs import (
     PENDING_METRICS,
     TARGET_LABELS,
@@ -33,16 +32,6 @@ from tests.unit.deploy.observability_refs import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def _eventually(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _scrape(platform: Platform, service: str) -> list[Any]:
@@ -69,8 +58,8 @@ def expositions(running_platform: Platform) -> dict[str, list[Any]]:
     response = httpx.post(f"{running_platform.url('ingest')}/webhooks/whatsapp", content=body,
                           headers=meta.signed_headers(body, secret), timeout=30)
     assert response.status_code == 200, response.text
-    _eventually(lambda: _consumed(running_platform, "ingest", "ingest.normalizer"), "the ingest normalizer")
-    _eventually(lambda: _consumed(running_platform, "conversation", "conversation.inbound"),
+    eventually(lambda: _consumed(running_platform, "ingest", "ingest.normalizer"), "the ingest normalizer")
+    eventually(lambda: _consumed(running_platform, "conversation", "conversation.inbound"),
                 "the conversation consumer")
     return {spec.name: _scrape(running_platform, spec.name) for spec in SERVICES}
 

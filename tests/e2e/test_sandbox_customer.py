@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
+from tests.support.platform import eventually, login
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +23,14 @@ def test_a_simulated_customer_message_arrives_in_the_inbox(running_platform: Pla
         "referral": {"source_url": "https://fb.me/ad1", "source_id": "120", "source_type": "ad", "ctwa_clid": "X"}})
     assert sent.status_code in (200, 201, 202), sent.text
 
-    login = httpx.post(f"{running_platform.url('gateway')}/v1/auth/login", json={
-        "email": env["PARLEY_DEMO_EMAIL"], "password": env["PARLEY_DEMO_PASSWORD"]})
-    assert login.status_code == 200, login.text
-    token = login.json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + 60
-    conversation = None
-    while conversation is None:
-        assert time.monotonic() < deadline, "the sandbox's webhook never reached the inbox"
-        listed = httpx.get(f"{running_platform.url('gateway')}/v1/conversations", headers=auth,
-                           params={"limit": 200}).json()["data"]
-        conversation = next((c for c in listed if c["contact"]["wa_id"] == customer), None)
-        time.sleep(0.25)
+    auth = login(running_platform)
+
+    def listed() -> dict | None:
+        conversations = httpx.get(f"{running_platform.url('gateway')}/v1/conversations", headers=auth,
+                                  params={"limit": 200}).json()["data"]
+        return next((c for c in conversations if c["contact"]["wa_id"] == customer), None)
+
+    conversation = eventually(listed, "the sandbox's webhook to reach the inbox")
     assert conversation["contact"]["profile_name"] == "Carla Dias"
     [message] = httpx.get(f"{running_platform.url('gateway')}/v1/conversations/{conversation['id']}/messages",
                           headers=auth).json()["data"]

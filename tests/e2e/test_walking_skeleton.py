@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,30 +15,9 @@ import pytest
 from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
 from tests.support import meta
+from tests.support.platform import demo_env, eventually, login
 
 pytestmark = pytest.mark.e2e
-
-
-def _env(platform: Platform) -> dict[str, str]:
-    return platform.service_env(SERVICES[0])
-
-
-def _login(platform: Platform) -> dict[str, str]:
-    env = _env(platform)
-    response = httpx.post(f"{platform.url('gateway')}/v1/auth/login",
-                          json={"email": env["PARLEY_DEMO_EMAIL"], "password": env["PARLEY_DEMO_PASSWORD"]})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def _eventually(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _conversation_of(platform: Platform, auth: dict[str, str], wa_id: str) -> dict[str, Any] | None:
@@ -53,7 +31,7 @@ def _post_webhook(platform: Platform, body: bytes, headers: dict[str, str]) -> h
 
 
 def test_signed_text_message_is_readable_through_the_gateway(running_platform: Platform) -> None:
-    env = _env(running_platform)
+    env = demo_env(running_platform)
     customer = f"55119{uuid.uuid4().int % 10**8:08d}"
     sent_at = int(time.time()) - 120
     body = meta.encode(meta.text_notification(env["PARLEY_DEMO_PHONE_NUMBER_ID"], customer,
@@ -63,8 +41,8 @@ def test_signed_text_message_is_readable_through_the_gateway(running_platform: P
     stored = _post_webhook(running_platform, body, meta.signed_headers(body, env["INGEST_APP_SECRETS"]))
     assert stored.status_code == 200, stored.text
 
-    auth = _login(running_platform)
-    conversation = _eventually(lambda: _conversation_of(running_platform, auth, customer), "the conversation")
+    auth = login(running_platform)
+    conversation = eventually(lambda: _conversation_of(running_platform, auth, customer), "the conversation")
     assert conversation["contact"]["profile_name"] == "Ana Souza"
     assert conversation["status"] == "open"
     assert conversation["last_message_preview"] == "Olá! Does it come in another color? 🎨"
@@ -81,7 +59,7 @@ def test_signed_text_message_is_readable_through_the_gateway(running_platform: P
 
 
 def test_a_duplicate_delivery_from_meta_shows_once(running_platform: Platform) -> None:
-    env = _env(running_platform)
+    env = demo_env(running_platform)
     customer = f"55219{uuid.uuid4().int % 10**8:08d}"
     body = meta.encode(meta.text_notification(env["PARLEY_DEMO_PHONE_NUMBER_ID"], customer, "only once"))
     headers = meta.signed_headers(body, env["INGEST_APP_SECRETS"])
@@ -92,7 +70,7 @@ def test_a_duplicate_delivery_from_meta_shows_once(running_platform: Platform) -
     second_headers = meta.signed_headers(second, env["INGEST_APP_SECRETS"])
     assert _post_webhook(running_platform, second, second_headers).status_code == 200
 
-    auth = _login(running_platform)
+    auth = login(running_platform)
 
     def both_messages() -> list[dict[str, Any]] | None:
         conversation = _conversation_of(running_platform, auth, customer)
@@ -102,12 +80,12 @@ def test_a_duplicate_delivery_from_meta_shows_once(running_platform: Platform) -
                          headers=auth).json()["data"]
         return data if len(data) >= 2 else None
 
-    messages = _eventually(both_messages, "both messages")
+    messages = eventually(both_messages, "both messages")
     assert [m["text"] for m in messages] == ["only once", "and then this"]
 
 
 def test_unsigned_and_forged_webhooks_are_refused(running_platform: Platform) -> None:
-    env = _env(running_platform)
+    env = demo_env(running_platform)
     body = meta.encode(meta.text_notification(env["PARLEY_DEMO_PHONE_NUMBER_ID"], "5511900000000", "forged"))
     missing = _post_webhook(running_platform, body, {"Content-Type": "application/json"})
     assert missing.status_code == 401
@@ -120,7 +98,7 @@ def test_unsigned_and_forged_webhooks_are_refused(running_platform: Platform) ->
 
 
 def test_verification_handshake(running_platform: Platform) -> None:
-    env = _env(running_platform)
+    env = demo_env(running_platform)
     url = f"{running_platform.url('ingest')}/webhooks/whatsapp"
     ok = httpx.get(url, params={"hub.mode": "subscribe", "hub.verify_token": env["INGEST_VERIFY_TOKEN"],
                                 "hub.challenge": "1158201444"})

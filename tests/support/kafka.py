@@ -13,13 +13,13 @@ from aiokafka import AIOKafkaConsumer
 
 
 async def collect(bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool],
-                  timeout: float = 90.0) -> list[dict[str, Any]]:
+                  within: float = 90.0) -> list[dict[str, Any]]:
     """Every record of ``topic`` from the beginning (value JSON + ce_ headers) until ``done`` or the deadline."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     records: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     try:
         while time.monotonic() < deadline and not done(records):
             batch = await consumer.getmany(timeout_ms=500)

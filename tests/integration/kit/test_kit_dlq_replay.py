@@ -36,7 +36,7 @@ async def test_replay_sends_letters_home_once(platform: Platform) -> None:
 
     assert await dlq.replay(bootstrap, f"{topic}.dlq") == 3
     assert await dlq.replay(bootstrap, f"{topic}.dlq") == 0, "a second run replays nothing twice"
-    home = await collect(bootstrap, topic, lambda rs: len(rs) >= 3, timeout=30)
+    home = await collect(bootstrap, topic, lambda rs: len(rs) >= 3, within=30)
     assert [r["data"]["n"] for r in home] == [0, 1, 2]
     assert all(not any(h.startswith("x-dlq-") for h in r["headers"]) for r in home)
     assert all(r["headers"]["ce_type"] == "message.received" for r in home)

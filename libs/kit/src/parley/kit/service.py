@@ -212,7 +212,8 @@ class Service:
             app.include_router(router)
         app.add_middleware(RequestMetrics)
         # One server span per request; the per-ASGI-message receive/send spans cost ~15% CPU and tell nothing.
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics",
+                                           exclude_spans=["receive", "send"])
         return app
 
 

@@ -72,7 +72,8 @@ async def accept_notification(body: bytes | None, headers: Mapping[str, str], se
                                          phone_number_ids=normalizer.phone_number_ids(payload),
                                          inline_limit=settings.inline_payload_bytes)
     except IntakeUnavailable:
-        return _refuse("unavailable", "unavailable", "the webhook could not be stored; retry", 503, {"Retry-After": "1"})
+        return _refuse("unavailable", "unavailable", "the webhook could not be stored; retry", 503,
+                       {"Retry-After": "1"})
     REQUESTS.labels("stored").inc()
     return Answer(200, {"success": True, "webhook_id": str(webhook_id)})
 
