@@ -7,25 +7,72 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 
 from parley.gateway.dependencies import GatewayPrincipal, UpstreamServices
+from parley.kit.errors import DomainError
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter()
+
+#: Bodies the public API forwards are small JSON documents; anything bigger is refused here.
+MAX_FORWARDED_BODY = 256 * 1024
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status_code = 413
+
+
+async def _body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORWARDED_BODY:
+            raise PayloadTooLarge(f"the body exceeds {MAX_FORWARDED_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _forward(request: Request, upstreams: UpstreamServices, service: str, path: str) -> Response:
-    upstream = await upstreams.get(service, path, query=request.url.query,
-                                   authorization=request.headers.get("authorization"))
+    body = await _body(request) if request.method in {"POST", "PATCH", "PUT"} else b""
+    upstream = await upstreams.request(request.method, service, path, query=request.url.query,
+                                       authorization=request.headers.get("authorization"), body=body,
+                                       content_type=request.headers.get("content-type"))
+    if upstream.status_code == 204:
+        return Response(status_code=204)
     return Response(upstream.content, status_code=upstream.status_code,
                     media_type=upstream.headers.get("content-type", "application/json"))
 
 
-@router.get("/v1/conversations", summary="List the tenant's conversations (conversation service)")
+def _id(value: str) -> str:
+    return quote(value, safe="")
+
+
+@router.get("/v1/conversations", tags=["conversations"],
+            summary="List the tenant's conversations (conversation service)")
 async def list_conversations(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
     return await _forward(request, upstreams, "conversation", "/v1/conversations")
 
 
-@router.get("/v1/conversations/{conversation_id}/messages",
+@router.get("/v1/conversations/{conversation_id}/messages", tags=["conversations"],
             summary="A conversation's message timeline (conversation service)")
 async def list_messages(conversation_id: str, request: Request, _: GatewayPrincipal,
                         upstreams: UpstreamServices) -> Response:
-    path = f"/v1/conversations/{quote(conversation_id, safe='')}/messages"
-    return await _forward(request, upstreams, "conversation", path)
+    return await _forward(request, upstreams, "conversation", f"/v1/conversations/{_id(conversation_id)}/messages")
+
+
+@router.get("/v1/hooks", tags=["inbound hooks"], summary="The tenant's inbound hooks (ingest service)")
+@router.post("/v1/hooks", tags=["inbound hooks"], summary="Create an inbound hook; its secret is shown once")
+async def hooks(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
+    return await _forward(request, upstreams, "ingest", "/v1/hooks")
+
+
+@router.get("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="One inbound hook (never its secret)")
+@router.patch("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="Change a hook's mapping, event or state")
+@router.delete("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="Delete a hook")
+async def hook(hook_id: str, request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
+    return await _forward(request, upstreams, "ingest", f"/v1/hooks/{_id(hook_id)}")
+
+
+@router.post("/v1/hooks/{hook_id}/rotate-secret", tags=["inbound hooks"],
+             summary="A new secret for a hook, shown once; the old one keeps working for the grace period")
+async def rotate_hook_secret(hook_id: str, request: Request, _: GatewayPrincipal,
+                             upstreams: UpstreamServices) -> Response:
+    return await _forward(request, upstreams, "ingest", f"/v1/hooks/{_id(hook_id)}/rotate-secret")

@@ -43,8 +43,9 @@ class Upstreams:
 
         return check
 
-    async def get(self, service: str, path: str, *, query: str, authorization: str | None) -> httpx.Response:
-        """GET ``path`` on ``service`` with the caller's credentials and the current trace context."""
+    async def request(self, method: str, service: str, path: str, *, query: str, authorization: str | None,
+                      body: bytes = b"", content_type: str | None = None) -> httpx.Response:
+        """``method path`` on ``service`` with the caller's credentials, body and the current trace context."""
         base_url = self.base_urls.get(service)
         if base_url is None:
             raise UpstreamUnavailable(f"the {service} service is not configured",
@@ -52,13 +53,15 @@ class Upstreams:
         headers = {"accept": "application/json"}
         if authorization:
             headers["authorization"] = authorization
+        if content_type:
+            headers["content-type"] = content_type
         url = f"{base_url}{path}" + (f"?{query}" if query else "")
-        with tracer().start_as_current_span(f"GET {service}", kind=SpanKind.CLIENT) as span:
-            span.set_attribute("http.request.method", "GET")
+        with tracer().start_as_current_span(f"{method} {service}", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("http.request.method", method)
             span.set_attribute("url.full", url)
             propagate.inject(headers)
             try:
-                response = await self.client.get(url, headers=headers)
+                response = await self.client.request(method, url, headers=headers, content=body or None)
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
                 raise UpstreamUnavailable(f"the {service} service is unreachable",
