@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from parley.devstack import catalog
 from parley.devstack.catalog import SERVICES
 from parley.devstack.infra import port_open
@@ -44,7 +46,7 @@ def _print_table(platform: Platform) -> None:
     rows = [(s.name, platform.url(s.name)) for s in SERVICES]
     rows.append(("sandbox", f"{platform.sandbox_url()}  (Cloud API sandbox: Graph API + simulated customers)"))
     rows += [
-        ("postgres", infra.admin_database_url.replace(infra.admin_database_url.split("@")[0], "postgresql://postgres:***")
+        ("postgres", make_url(infra.admin_database_url).render_as_string(hide_password=True)
          + ("  (embedded)" if "postgres" in infra.embedded else "")),
         ("valkey", infra.redis_url + ("  (embedded)" if "valkey" in infra.embedded else "")),
         ("kafka", infra.kafka_bootstrap + ("  (embedded Tansu, memory)" if "tansu" in infra.embedded else "")),
