@@ -76,3 +76,17 @@ async def hook(hook_id: str, request: Request, _: GatewayPrincipal, upstreams: U
 async def rotate_hook_secret(hook_id: str, request: Request, _: GatewayPrincipal,
                              upstreams: UpstreamServices) -> Response:
     return await _forward(request, upstreams, "ingest", f"/v1/hooks/{_id(hook_id)}/rotate-secret")
+
+
+@router.get("/v1/channels", tags=["channels"], summary="The tenant's WhatsApp numbers, never their tokens (sender)")
+@router.post("/v1/channels", tags=["channels"],
+             summary="Connect a number: its token is verified with Meta and stored encrypted (sender)")
+async def channels(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
+    return await _forward(request, upstreams, "sender", "/v1/channels")
+
+
+@router.put("/v1/channels/{phone_number_id}/access-token", tags=["channels"],
+            summary="Replace a number's access token, e.g. after Meta error 190 (sender)")
+async def channel_token(phone_number_id: str, request: Request, _: GatewayPrincipal,
+                        upstreams: UpstreamServices) -> Response:
+    return await _forward(request, upstreams, "sender", f"/v1/channels/{_id(phone_number_id)}/access-token")

@@ -1,5 +1,5 @@
 from parley.kit.cli import run
+from parley.sender.commands import seed_demo
 from parley.sender.main import build
-from parley.sender.service import seed_demo
 
 run(build, commands={"seed-demo": seed_demo})

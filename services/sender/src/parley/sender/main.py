@@ -2,18 +2,43 @@
 
 from pathlib import Path
 
+from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.eventstore import EventStore
 from parley.kit.service import Service, ServiceDefinition
-from parley.sender import service
-from parley.sender.models import Channel, kit_tables, metadata
+from parley.sender import endpoints, service, subscribers
+from parley.sender.graph import GraphClient
+from parley.sender.models import Channel, data_keys, kit_tables, metadata
 from parley.sender.settings import SenderSettings
+from parley.sender.worker import Sender
 
 
 def build(settings: SenderSettings | None = None) -> Service:
     settings = settings or SenderSettings()
     store = EventStore(kit_tables, source="/parley/sender", projector=service.project)
-    return Service(ServiceDefinition(
+    # Built now so a missing or malformed master key fails at start-up, not at the first send.
+    cipher = TenantCipher(load_keyring(settings), data_keys)
+    graph = GraphClient(settings.graph_api_url, timeout_seconds=settings.graph_timeout_seconds)
+    definition = ServiceDefinition(
         name="sender", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
+        routers=[endpoints.router],
+        subscriptions=subscribers.subscriptions(store),
         projection_tables=[Channel.__table__],
-    ))
+        extra_state={"tenant_cipher": cipher, "graph": graph},
+    )
+    built = Service(definition)
+    sender = Sender(built.db, store, cipher, graph, settings)
+
+    async def send_loops(_: Service) -> None:
+        await sender.run_send_loops()
+
+    async def in_doubt_sweeper(_: Service) -> None:
+        await sender.run_sweeper()
+
+    async def close_graph(_: Service) -> None:
+        await graph.close()
+
+    definition.background = [send_loops, in_doubt_sweeper]
+    definition.on_shutdown = [close_graph]
+    definition.extra_state["sender"] = sender
+    return built

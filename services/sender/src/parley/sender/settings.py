@@ -1,13 +1,28 @@
 """Settings of the sender service (env prefix ``SENDER_``)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from parley.kit.crypto import EncryptionSettings
 from parley.kit.settings import ServiceSettings
 
 
-class SenderSettings(ServiceSettings):
+class SenderSettings(ServiceSettings, EncryptionSettings):
     model_config = SettingsConfigDict(env_prefix="SENDER_", extra="ignore", populate_by_name=True)
 
     service_name: str = "sender"
     port: int = 8083
     database_schema: str = "sender"
+    graph_api_url: str = Field("http://127.0.0.1:8089/v23.0", description="Meta's Graph API (or the sandbox)")
+    graph_timeout_seconds: float = Field(10.0, description="Whole-request limit of one Graph API call")
+    workers: int = Field(4, description="Send loops per process; replicas share work via SKIP LOCKED")
+    claim_batch: int = Field(40, description="Messages one send loop claims per transaction")
+    idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
+    in_doubt_grace_seconds: float = Field(
+        30.0, description="How long an in-doubt send waits for Meta's status before it is sent again")
+    sweep_interval_seconds: float = Field(1.0, description="How often in-doubt sends are looked for")
+    retry_base_seconds: float = Field(0.5, description="First backoff of a transient error (doubles each time)")
+    retry_max_seconds: float = Field(60.0, description="Longest backoff of a transient error")
+    pair_backoff_base_seconds: float = Field(4.0, description="131056 waits base^n seconds (Meta: 4^n)")
+    max_transient_attempts: int = Field(
+        12, description="Transient errors other than throttling fail the message after this many attempts")

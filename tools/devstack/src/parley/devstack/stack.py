@@ -151,6 +151,7 @@ class Platform:
         env.pop("DATABASE_URL", None)
         if spec.name != "gateway":
             env[f"{spec.prefix}JWKS_URL"] = f"{self.url('gateway')}/.well-known/jwks.json"
+        env.setdefault("SENDER_GRAPH_API_URL", f"{self.sandbox_url()}/v23.0")
         env.setdefault("INGEST_APP_SECRETS", catalog.DEV_APP_SECRET)
         env.setdefault("INGEST_VERIFY_TOKEN", catalog.DEV_VERIFY_TOKEN)
         env.setdefault("GATEWAY_JWT_PRIVATE_KEY_FILE", str(jwt_key_file(self.state_dir)))

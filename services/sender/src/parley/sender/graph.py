@@ -1,0 +1,95 @@
+"""The few Graph API calls the sender makes (Meta's Cloud API, or the local sandbox)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Accepted:
+    wamid: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Meta answered with an error: it did not accept the message."""
+
+    code: int | None
+    http_status: int
+    title: str | None = None
+    message: str | None = None
+    details: str | None = None
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The request never left (no connection): sending again is safe."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The request may have reached Meta but no answer came back: the message is in doubt."""
+
+    reason: str
+
+
+SendOutcome = Accepted | Rejected | NotSent | Unknown
+
+
+class GraphClient:
+    def __init__(self, base_url: str, *, timeout_seconds: float = 10.0, max_connections: int = 100,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds), transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def number_details(self, phone_number_id: str, access_token: str) -> tuple[int, dict[str, Any]]:
+        """``GET /{phone_number_id}``: (HTTP status, JSON body) - proves the token can use the number."""
+        response = await self._client.get(f"{self.base_url}/{phone_number_id}", headers=_auth(access_token))
+        return response.status_code, _json(response)
+
+    async def send(self, phone_number_id: str, access_token: str, body: dict[str, Any]) -> SendOutcome:
+        """``POST /{phone_number_id}/messages``, classified by whether Meta may have accepted it."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                response = await self._client.post(f"{self.base_url}/{phone_number_id}/messages", json=body,
+                                                    headers=_auth(access_token))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return NotSent(f"{type(exc).__name__}: {exc}")
+        except (httpx.HTTPError, TimeoutError) as exc:
+            return Unknown(f"{type(exc).__name__}: {exc}")
+        payload = _json(response)
+        if response.status_code == 200:
+            messages = payload.get("messages") or []
+            if messages and messages[0].get("id"):
+                return Accepted(str(messages[0]["id"]))
+            return Unknown(f"200 without a message id: {str(payload)[:200]}")
+        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        code = error.get("code")
+        data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        return Rejected(code=int(code) if isinstance(code, int) else None, http_status=response.status_code,
+                        title=error.get("type"), message=error.get("message"), details=data.get("details"))
+
+
+def _auth(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,267 @@
+"""Exactly-once sends: the states of an outbound message and every transition between them.
+
+queued ──claim──▶ sending ──Graph answered──▶ accepted | failed | queued (retry later, or held on 190)
+                     │
+                     └─answer lost / process died─▶ in_doubt ──Meta status with our client id──▶ accepted
+                                                         └──grace period over, no status──▶ queued (send again)
+
+``sending`` is committed before the Graph call, so a crash never forgets a call that may have
+happened; ``biz_opaque_callback_data`` = client_message_id lets Meta's statuses prove acceptance.
+Each outcome is published (``message.status``) in the transaction that records it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Counter
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.contracts import Envelope
+from parley.contracts.events.messages import MessageRequested, MessageStatus, MetaError
+from parley.kit.consumer import PoisonMessage
+from parley.kit.crypto import CryptoError, TenantCipher
+from parley.kit.eventstore import EventStore
+from parley.sender import service as channels
+from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
+from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
+from parley.sender.models import Channel, OutboundMessage
+
+AGGREGATE = "outbound-message"
+FINAL = ("accepted", "failed")
+IN_FLIGHT = ("sending", "in_doubt")
+
+# Not yet parley_sender_messages_total: dashboards and tests/unit/deploy list that name as pending.
+MESSAGES = Counter("parley_sender_send_attempts_total",
+                   "Outbound message transitions (accepted, failed, retried, held, in_doubt, reconciled) by Meta code",
+                   ["outcome", "error_code"])
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How retries behave (from settings)."""
+
+    retry: Retry
+    max_transient_attempts: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message in ``sending``, ready for its Graph call."""
+
+    id: int
+    phone_number_id: str
+    access_token: str
+    body: dict[str, Any]
+
+
+def graph_body(request: MessageRequested) -> dict[str, Any]:
+    """The Graph API request; ``biz_opaque_callback_data`` comes back on every status of the message."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": request.to,
+                            "type": request.type, request.type: request.content,
+                            "biz_opaque_callback_data": str(request.client_message_id)}
+    if request.reply_to_wamid:
+        body["context"] = {"message_id": request.reply_to_wamid}
+    return body
+
+
+# -- requests (the Kafka consumer's transaction) -------------------------------------------------
+
+
+async def accept_request(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
+    """Queue a requested message once per (tenant, client_message_id); a repeat gets the original outcome."""
+    if envelope.tenantid is None:
+        raise PoisonMessage("message.requested without a tenant id")
+    request = MessageRequested.model_validate(envelope.data)
+    now = datetime.now(UTC)
+    inserted = await session.execute(
+        insert(OutboundMessage).values(
+            tenant_id=envelope.tenantid, client_message_id=request.client_message_id,
+            phone_number_id=request.phone_number_id, recipient=request.to, type=request.type,
+            body=graph_body(request), status="queued", attempts=0, next_attempt_at=now, version=0,
+            requested_at=now, updated_at=now,
+        ).on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"]).returning(OutboundMessage.id))
+    message = await _locked(session, envelope.tenantid, request.client_message_id)
+    if inserted.scalar_one_or_none() is None:
+        if message.status in FINAL:
+            await _publish_outcome(session, store, message)
+        return
+    channel = await session.get(Channel, request.phone_number_id)
+    if channel is None or channel.tenant_id != envelope.tenantid:
+        await _fail(session, store, message, 0, "channel_not_found",
+                    f"phone number {request.phone_number_id} is not registered to this tenant")
+
+
+async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUID) -> OutboundMessage:
+    query = select(OutboundMessage).where(OutboundMessage.tenant_id == tenant_id,
+                                          OutboundMessage.client_message_id == client_message_id)
+    return (await session.execute(query.with_for_update().execution_options(populate_existing=True))).scalar_one()
+
+
+# -- sending (the worker's transactions) -----------------------------------------------------------
+
+
+async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int) -> list[Claimed]:
+    """Move due messages of active channels to ``sending`` (SKIP LOCKED: replicas share the queue)."""
+    due = (select(OutboundMessage.id)
+           .join(Channel, and_(Channel.phone_number_id == OutboundMessage.phone_number_id,
+                               Channel.tenant_id == OutboundMessage.tenant_id))
+           .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= text("now()"),
+                  Channel.status == "active")
+           .order_by(OutboundMessage.next_attempt_at).limit(limit)
+           .with_for_update(of=OutboundMessage, skip_locked=True))
+    rows = (await session.execute(
+        update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
+        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"))
+        .returning(OutboundMessage.id, OutboundMessage.phone_number_id, OutboundMessage.body)
+    )).all()
+    tokens: dict[str, str | None] = {}
+    claimed = []
+    for message_id, phone_number_id, body in rows:
+        if phone_number_id not in tokens:
+            tokens[phone_number_id] = await _token(session, cipher, phone_number_id)
+        token = tokens[phone_number_id]
+        if token is None:  # no readable token: hold the message like a 190 would
+            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id)
+                                  .values(status="queued", attempts=OutboundMessage.attempts - 1))
+            continue
+        claimed.append(Claimed(message_id, phone_number_id, token, body))
+    return claimed
+
+
+async def _token(session: AsyncSession, cipher: TenantCipher, phone_number_id: str) -> str | None:
+    channel = await session.get(Channel, phone_number_id)
+    if channel is None:
+        return None
+    try:
+        return await channels.access_token(session, cipher, channel)
+    except CryptoError:
+        return None
+
+
+async def apply_outcome(session: AsyncSession, store: EventStore, message_id: int, outcome: SendOutcome,
+                        policy: Policy, rng: random.Random | None = None) -> str:
+    """Record what the Graph call told us; returns the message's new state."""
+    query = select(OutboundMessage).where(OutboundMessage.id == message_id, OutboundMessage.status.in_(IN_FLIGHT))
+    message = (await session.execute(query.with_for_update().execution_options(populate_existing=True))) \
+        .scalar_one_or_none()
+    if message is None:  # Meta's status settled it first
+        return "settled"
+    now = datetime.now(UTC)
+    message.updated_at = now
+    if isinstance(outcome, Accepted):
+        await _accept(session, store, message, outcome.wamid)
+    elif isinstance(outcome, Unknown):
+        message.status, message.last_error = "in_doubt", outcome.reason
+        MESSAGES.labels("in_doubt", "").inc()
+    elif isinstance(outcome, NotSent):
+        _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
+        MESSAGES.labels("retried", "").inc()
+    else:
+        await _rejected(session, store, message, outcome, policy, now, rng)
+    return message.status
+
+
+async def _rejected(session: AsyncSession, store: EventStore, message: OutboundMessage, outcome: Rejected,
+                    policy: Policy, now: datetime, rng: random.Random | None) -> None:
+    disposition = classify(outcome.code, outcome.http_status)
+    code_label = str(outcome.code or outcome.http_status)
+    reason = f"({outcome.code}) {outcome.message or ''}".strip()
+    if disposition is Disposition.NEEDS_TOKEN:
+        # Held, not failed: the attempt does not count and the channel waits for a new token.
+        message.status, message.attempts, message.last_error = "queued", message.attempts - 1, reason
+        await channels.mark_needs_token(session, store, message.phone_number_id)
+        MESSAGES.labels("held", code_label).inc()
+    elif disposition is Disposition.PERMANENT or (
+            disposition is Disposition.TRANSIENT and message.attempts >= policy.max_transient_attempts):
+        await _fail(session, store, message, outcome.code or outcome.http_status, outcome.title, outcome.message,
+                    outcome.details)
+    else:
+        _retry_later(message, outcome.code, reason, policy, now, rng)
+        MESSAGES.labels("retried", code_label).inc()
+
+
+def _retry_later(message: OutboundMessage, code: int | None, reason: str, policy: Policy, now: datetime,
+                 rng: random.Random | None) -> None:
+    message.status, message.last_error = "queued", reason
+    message.next_attempt_at = now + timedelta(seconds=backoff_seconds(code, message.attempts, policy.retry, rng))
+
+
+async def _accept(session: AsyncSession, store: EventStore, message: OutboundMessage, wamid: str) -> None:
+    message.status, message.wamid, message.last_error = "accepted", wamid, None
+    await _publish_outcome(session, store, message)
+    MESSAGES.labels("accepted", "").inc()
+
+
+async def _fail(session: AsyncSession, store: EventStore, message: OutboundMessage, code: int | None,
+                title: str | None, reason: str | None, details: str | None = None) -> None:
+    message.status, message.error_code, message.error_title = "failed", code, title
+    message.error_details, message.last_error = details, reason
+    await _publish_outcome(session, store, message)
+    MESSAGES.labels("failed", str(code)).inc()
+
+
+async def _publish_outcome(session: AsyncSession, store: EventStore, message: OutboundMessage) -> None:
+    errors = [] if message.status == "accepted" else [MetaError(
+        code=message.error_code or 0, title=message.error_title, message=message.last_error,
+        details=message.error_details)]
+    status = MessageStatus(status=message.status, wamid=message.wamid, client_message_id=message.client_message_id,
+                           phone_number_id=message.phone_number_id, recipient_id=message.recipient,
+                           timestamp=datetime.now(UTC), origin="sender", errors=errors,
+                           biz_opaque_callback_data=str(message.client_message_id))
+    await store.record(session, status, aggregate_type=AGGREGATE,
+                       aggregate_id=f"{message.tenant_id}:{message.client_message_id}",
+                       expected_version=message.version, tenant_id=message.tenant_id)
+    message.version += 1
+    await session.flush()
+
+
+# -- in-doubt sends ------------------------------------------------------------------------------
+
+
+async def mark_in_doubt(session: AsyncSession, older_than_seconds: float) -> int:
+    """``sending`` rows no live call can still be answering (their process died): in doubt."""
+    result = await session.execute(
+        update(OutboundMessage).where(OutboundMessage.status == "sending",
+                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=older_than_seconds))
+        .values(status="in_doubt", updated_at=func.now(), last_error="the send's outcome is unknown"))
+    return result.rowcount or 0
+
+
+async def resend_unconfirmed(session: AsyncSession, grace_seconds: float) -> int:
+    """In doubt for longer than the grace period with no status from Meta: it was never accepted."""
+    result = await session.execute(
+        update(OutboundMessage).where(OutboundMessage.status == "in_doubt",
+                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds))
+        .values(status="queued", next_attempt_at=text("now()"), updated_at=text("now()"),
+                last_error="no status from Meta within the grace period: sending again"))
+    return result.rowcount or 0
+
+
+async def reconcile(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
+    """A Meta status carrying our client_message_id proves Meta accepted that send."""
+    status = MessageStatus.model_validate(envelope.data)
+    if status.origin != "meta" or not status.wamid or not status.biz_opaque_callback_data \
+            or envelope.tenantid is None:
+        return
+    try:
+        client_message_id = UUID(status.biz_opaque_callback_data)
+    except ValueError:
+        return  # someone else's tracking data
+    query = select(OutboundMessage).where(
+        OutboundMessage.tenant_id == envelope.tenantid, OutboundMessage.client_message_id == client_message_id,
+        OutboundMessage.phone_number_id == status.phone_number_id, OutboundMessage.attempts > 0,
+        OutboundMessage.status.in_((*IN_FLIGHT, "queued")))
+    message = (await session.execute(query.with_for_update().execution_options(populate_existing=True))) \
+        .scalar_one_or_none()
+    if message is None:
+        return
+    message.updated_at = datetime.now(UTC)
+    await _accept(session, store, message, status.wamid)
+    MESSAGES.labels("reconciled", "").inc()

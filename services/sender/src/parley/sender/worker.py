@@ -1,0 +1,87 @@
+"""Background send loops and the in-doubt sweeper (never inside a Kafka consumer's transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from parley.kit.crypto import TenantCipher
+from parley.kit.db import Database
+from parley.kit.eventstore import EventStore
+from parley.kit.faults import crash_point
+from parley.kit.telemetry import get_logger
+from parley.sender import outbound
+from parley.sender.graph import GraphClient
+from parley.sender.settings import SenderSettings
+
+log = get_logger(__name__)
+
+
+class Sender:
+    """Claims due messages, calls the Graph API outside any transaction, records each outcome."""
+
+    def __init__(self, db: Database, store: EventStore, cipher: TenantCipher, graph: GraphClient,
+                 settings: SenderSettings) -> None:
+        self.db = db
+        self.store = store
+        self.cipher = cipher
+        self.graph = graph
+        self.settings = settings
+        self.policy = outbound.Policy(
+            retry=outbound.Retry(base_seconds=settings.retry_base_seconds, max_seconds=settings.retry_max_seconds,
+                                 pair_base_seconds=settings.pair_backoff_base_seconds),
+            max_transient_attempts=settings.max_transient_attempts)
+
+    async def send_due(self) -> int:
+        """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
+        async with self.db.unit_of_work() as session:
+            claimed = await outbound.claim_due(session, self.cipher, self.settings.claim_batch)
+        if not claimed:
+            return 0
+        crash_point("sender.after_claim")
+        outcomes = await asyncio.gather(*(self.graph.send(c.phone_number_id, c.access_token, c.body)
+                                          for c in claimed))
+        crash_point("sender.after_send")
+        async with self.db.unit_of_work() as session:
+            for message, outcome in zip(claimed, outcomes, strict=True):
+                await outbound.apply_outcome(session, self.store, message.id, outcome, self.policy)
+        return len(claimed)
+
+    async def sweep(self) -> tuple[int, int]:
+        """Sends no process can still answer become in doubt; in-doubt sends past the grace go again."""
+        async with self.db.unit_of_work() as session:
+            # A live call ends within the Graph timeout; older ``sending`` rows belong to a dead process.
+            doubted = await outbound.mark_in_doubt(session, self.settings.graph_timeout_seconds + 5)
+            resent = await outbound.resend_unconfirmed(session, self.settings.in_doubt_grace_seconds)
+        if doubted or resent:
+            log.info("in-doubt sends", marked_in_doubt=doubted, queued_again=resent)
+        return doubted, resent
+
+    async def run_send_loops(self) -> None:
+        await asyncio.gather(*(_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds)
+                               for i in range(self.settings.workers)))
+
+    async def run_sweeper(self) -> None:
+        async def sweep() -> int:
+            await self.sweep()
+            return 0
+
+        await _forever("in-doubt sweeper", sweep, self.settings.sweep_interval_seconds)
+
+
+async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_seconds: float) -> None:
+    """Run ``step`` until cancelled; pause when it found nothing, back off when it failed."""
+    failures = 0
+    while True:
+        try:
+            done = await step()
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the loop outlives a database or network outage
+            failures += 1
+            log.warning(f"{name} failed; retrying", error=f"{type(exc).__name__}: {exc}", attempt=failures)
+            await asyncio.sleep(min(0.2 * 2 ** failures, 5.0))
+            continue
+        if not done:
+            await asyncio.sleep(idle_seconds)

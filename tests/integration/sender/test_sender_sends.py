@@ -1,0 +1,193 @@
+"""Channels and exactly-once sends against real Postgres and the Cloud API sandbox process."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from parley.contracts import Envelope
+from parley.contracts.events.messages import MessageStatus
+from parley.kit.auth import Principal
+from parley.sender import outbound
+from parley.sender.graph import GraphClient
+from parley.sender.models import kit_tables
+from parley.sender.worker import Sender
+from tests.integration.sender.conftest import Harness
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_channel_is_verified_stored_encrypted_and_never_shown(sender: Harness) -> None:
+    number, token = await sender.sandbox_number()
+    body = {"phone_number_id": number, "waba_id": "4000001", "display_phone_number": "+1 555 0101",
+            "access_token": token}
+    created = await sender.client.post("/v1/channels", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "active" and created.json()["verified_name"] == "Sender Test"
+    listed = await sender.client.get("/v1/channels")
+    assert [c["phone_number_id"] for c in listed.json()["data"]] == [number]
+    assert token not in created.text + listed.text
+
+    row = await sender.channel_row(number)
+    assert row.access_token_ciphertext is not None and token.encode() not in row.access_token_ciphertext
+    es = kit_tables.event_store
+    async with sender.service.db.unit_of_work() as session:
+        history = list(await session.scalars(select(es.c.envelope).where(es.c.aggregate_id == number)))
+    assert [e["type"] for e in history] == ["channel.registered", "channel.token-set"]
+    assert token not in json.dumps(history), "the event store holds ciphertext only"
+
+    assert (await sender.client.post("/v1/channels", json=body)).status_code == 409
+
+
+async def test_a_refused_token_or_a_non_manager_is_turned_away(sender: Harness) -> None:
+    number, _ = await sender.sandbox_number()
+    body = {"phone_number_id": number, "waba_id": "4000002", "display_phone_number": "+1 555 0102",
+            "access_token": "not-the-token"}
+    refused = await sender.client.post("/v1/channels", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_access_token"
+    assert "190" in refused.json()["error"]["message"] and "not-the-token" not in refused.text
+
+    sender.principal = Principal(sender.principal.tenant_id, uuid.uuid4(), "agent")
+    forbidden = await sender.client.post("/v1/channels", json=body)
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+
+
+async def test_a_duplicate_request_is_sent_once_and_gets_the_original_outcome(sender: Harness) -> None:
+    number = await sender.channel()
+    client_message_id = await sender.request(number)
+    await sender.request(number, client_message_id)  # redelivered before the first send
+    accepted = await sender.settle(client_message_id, "accepted")
+    await sender.request(number, client_message_id)  # requested again after the outcome
+
+    sends = await sender.sends(client_message_id)
+    assert len(sends) == 1 and sends[0]["wamid"] == accepted.wamid
+    statuses = await sender.statuses(client_message_id)
+    assert [(s["status"], s["wamid"], s["origin"]) for s in statuses] == [("accepted", accepted.wamid, "sender")] * 2
+    assert statuses[0]["biz_opaque_callback_data"] == str(client_message_id)
+
+
+async def test_a_permanent_error_fails_the_message_with_metas_code(sender: Harness) -> None:
+    number = await sender.channel()
+    await sender.sandbox.post(f"/sandbox/numbers/{number}/faults", json={"code": 131026, "times": 1})
+    client_message_id = await sender.request(number)
+    failed = await sender.settle(client_message_id, "failed")
+    assert failed.error_code == 131026 and failed.attempts == 1
+    [status] = await sender.statuses(client_message_id)
+    assert status["status"] == "failed" and status["errors"][0]["code"] == 131026
+    assert await sender.sends(client_message_id) == []
+
+
+async def test_throttling_and_service_errors_are_retried_until_accepted(sender: Harness) -> None:
+    number = await sender.channel()
+    for code in (130429, 131000, 131056):
+        await sender.sandbox.post(f"/sandbox/numbers/{number}/faults", json={"code": code, "times": 1})
+    client_message_id = await sender.request(number)
+    accepted = await sender.settle(client_message_id, "accepted")
+    assert accepted.attempts == 4
+    assert len(await sender.sends(client_message_id)) == 1
+    assert [s["status"] for s in await sender.statuses(client_message_id)] == ["accepted"]
+
+
+async def test_an_expired_token_holds_the_channels_messages_until_a_new_token(sender: Harness) -> None:
+    number = await sender.channel()
+    await sender.sandbox.post(f"/sandbox/numbers/{number}/faults", json={"code": 190, "times": 1})
+    client_message_id = await sender.request(number)
+    held = await sender.settle(client_message_id, "queued")
+    while (await sender.channel_row(number)).status != "needs_token":
+        held = await sender.settle(client_message_id, "queued")
+    assert held.attempts == 0 and "190" in (held.last_error or "")
+    updates = await sender.events("channel.updated", number)
+    assert [u["data"]["status"] for u in updates] == ["needs_token"]
+    await sender.sender.send_due()
+    assert (await sender.message(client_message_id)).status == "queued", "held, neither sent nor failed"
+    assert await sender.statuses(client_message_id) == []
+
+    token = f"renewed-{uuid.uuid4().hex}"
+    await sender.sandbox.patch(f"/sandbox/numbers/{number}", json={"access_token": token})
+    renewed = await sender.client.put(f"/v1/channels/{number}/access-token", json={"access_token": token})
+    assert renewed.status_code == 200 and renewed.json()["status"] == "active", renewed.text
+    await sender.settle(client_message_id, "accepted")
+    assert len(await sender.sends(client_message_id)) == 1
+
+
+class LostAnswer(httpx.AsyncBaseTransport):
+    """Forwards the request to the sandbox (or not), then loses the answer like a dropped connection."""
+
+    def __init__(self, deliver: bool) -> None:
+        self.deliver = deliver
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.deliver:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def lossy_sender(sender: Harness, *, deliver: bool) -> Sender:
+    settings = sender.sender.settings
+    graph = GraphClient(settings.graph_api_url, timeout_seconds=5, transport=LostAnswer(deliver))
+    return Sender(sender.service.db, sender.service.store, sender.sender.cipher, graph, settings)
+
+
+def meta_status(sender: Harness, number: str, wamid: str, client_message_id: uuid.UUID) -> Envelope:
+    from datetime import UTC, datetime
+
+    return Envelope.wrap(MessageStatus(status="sent", wamid=wamid, phone_number_id=number, recipient_id="1555",
+                                       timestamp=datetime.now(UTC), origin="meta",
+                                       biz_opaque_callback_data=str(client_message_id)),
+                         source="/parley/ingest", tenant_id=sender.principal.tenant_id)
+
+
+async def test_an_in_doubt_send_accepted_by_meta_is_reconciled_from_its_status_not_resent(sender: Harness) -> None:
+    number = await sender.channel()
+    client_message_id = await sender.request(number)
+    await sender.settle(client_message_id, "in_doubt", sender=lossy_sender(sender, deliver=True))
+    [sent] = await sender.sends(client_message_id)
+
+    await sender.sender.sweep()  # inside the grace period: it waits for Meta's word
+    assert (await sender.message(client_message_id)).status == "in_doubt"
+    async with sender.service.db.unit_of_work() as session:
+        await outbound.reconcile(session, sender.service.store, meta_status(sender, number, sent["wamid"],
+                                                                            client_message_id))
+    reconciled = await sender.message(client_message_id)
+    assert reconciled.status == "accepted" and reconciled.wamid == sent["wamid"]
+    assert [(s["status"], s["wamid"]) for s in await sender.statuses(client_message_id)] == \
+        [("accepted", sent["wamid"])]
+    await sender.sender.send_due()
+    assert len(await sender.sends(client_message_id)) == 1
+
+
+async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_period(sender: Harness) -> None:
+    number = await sender.channel()
+    client_message_id = await sender.request(number)
+    await sender.settle(client_message_id, "in_doubt", sender=lossy_sender(sender, deliver=False))
+    assert await sender.sends(client_message_id) == []
+
+    impatient = Sender(sender.service.db, sender.service.store, sender.sender.cipher, sender.sender.graph,
+                       sender.sender.settings.model_copy(update={"in_doubt_grace_seconds": 0}))
+    await impatient.sweep()
+    accepted = await sender.settle(client_message_id, "accepted")
+    assert [s["wamid"] for s in await sender.sends(client_message_id)] == [accepted.wamid]
+
+
+async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender: Harness) -> None:
+    number = await sender.channel()
+    client_message_id = await sender.request(number)
+    async with sender.service.db.unit_of_work() as session:  # claimed, then the process "died"
+        claimed = await outbound.claim_due(session, sender.sender.cipher, 1000)
+    assert (await sender.message(client_message_id)).status == "sending"
+    async with sender.service.db.unit_of_work() as session:
+        await outbound.mark_in_doubt(session, 0)
+    assert (await sender.message(client_message_id)).status == "in_doubt"
+    async with sender.service.db.unit_of_work() as session:  # leave no other test's message in doubt
+        for message in claimed:
+            await session.execute(outbound.update(outbound.OutboundMessage)
+                                  .where(outbound.OutboundMessage.id == message.id,
+                                         outbound.OutboundMessage.status == "in_doubt")
+                                  .values(status="queued"))
