@@ -23,14 +23,6 @@ DASHBOARDS_DIR = OBSERVABILITY / "grafana" / "dashboards"
 #: uses one is titled "[needs metric]"; docs/operations.md lists them under "Metrics". When a
 #: service starts exporting one, delete it here (a test says so).
 PENDING_METRICS: dict[str, str] = {
-    "parley_sender_messages_total": (
-        "counter, labels outcome (accepted|failed) and error_code (Meta's error code as a string, "
-        "'' when accepted): every send attempt's final answer from the Graph API"
-    ),
-    "parley_sender_channels": (
-        "gauge, label status (active|token_invalid|...): channels per health status, read from sender's "
-        "database like parley_ingest_webhooks; token_invalid after Meta error 190"
-    ),
     "parley_gateway_realtime_connections": "gauge, no labels: open realtime WebSocket connections of this replica",
 }
 

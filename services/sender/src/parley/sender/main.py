@@ -38,7 +38,10 @@ def build(settings: SenderSettings | None = None) -> Service:
     async def close_graph(_: Service) -> None:
         await graph.close()
 
-    definition.background = [send_loops, in_doubt_sweeper]
+    async def channel_gauges(_: Service) -> None:
+        await sender.run_channel_gauges()
+
+    definition.background = [send_loops, in_doubt_sweeper, channel_gauges]
     definition.on_shutdown = [close_graph]
     definition.extra_state["sender"] = sender
     return built

@@ -37,8 +37,7 @@ AGGREGATE = "outbound-message"
 FINAL = ("accepted", "failed")
 IN_FLIGHT = ("sending", "in_doubt")
 
-# Not yet parley_sender_messages_total: dashboards and tests/unit/deploy list that name as pending.
-MESSAGES = Counter("parley_sender_send_attempts_total",
+MESSAGES = Counter("parley_sender_messages_total",
                    "Outbound message transitions (accepted, failed, retried, held, in_doubt, reconciled) by Meta code",
                    ["outcome", "error_code"])
 

@@ -17,6 +17,7 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
     graph_timeout_seconds: float = Field(10.0, description="Whole-request limit of one Graph API call")
     workers: int = Field(4, description="Send loops per process; replicas share work via SKIP LOCKED")
     claim_batch: int = Field(40, description="Messages one send loop claims per transaction")
+    gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
     idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
     in_doubt_grace_seconds: float = Field(
         30.0, description="How long an in-doubt send waits for Meta's status before it is sent again")

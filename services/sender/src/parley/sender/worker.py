@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Gauge
+from sqlalchemy import func, select
+
 from parley.kit.crypto import TenantCipher
 from parley.kit.db import Database
 from parley.kit.eventstore import EventStore
@@ -12,9 +15,14 @@ from parley.kit.faults import crash_point
 from parley.kit.telemetry import get_logger
 from parley.sender import outbound
 from parley.sender.graph import GraphClient
+from parley.sender.models import Channel
 from parley.sender.settings import SenderSettings
 
 log = get_logger(__name__)
+
+
+CHANNELS = Gauge("parley_sender_channels", "Channels (business numbers) by status", ["status"])
+CHANNEL_STATUSES = {"active", "needs_token"}
 
 
 class Sender:
@@ -60,6 +68,21 @@ class Sender:
     async def run_send_loops(self) -> None:
         await asyncio.gather(*(_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds)
                                for i in range(self.settings.workers)))
+
+    async def refresh_channel_gauges(self) -> None:
+        """Channels per status for alerting (``needs_token`` after Meta error 190), from the shared database."""
+        async with self.db.unit_of_work() as session:
+            rows = (await session.execute(select(Channel.status, func.count()).group_by(Channel.status))).all()
+        counts = dict(rows)
+        for status in sorted(CHANNEL_STATUSES | set(counts)):
+            CHANNELS.labels(status).set(counts.get(status, 0))
+
+    async def run_channel_gauges(self) -> None:
+        async def refresh() -> int:
+            await self.refresh_channel_gauges()
+            return 0
+
+        await _forever("channel gauges", refresh, self.settings.gauges_interval_seconds)
 
     async def run_sweeper(self) -> None:
         async def sweep() -> int:
