@@ -126,6 +126,7 @@ class Harness:
 
 def sender_settings(platform: Platform, sandbox_url: str, **overrides: Any) -> SenderSettings:
     return SenderSettings(database_url=platform.database_url(SENDER), graph_api_url=f"{sandbox_url}/v23.0",
+                          redis_url=platform.infra.redis_url,
                           retry_base_seconds=0.05, retry_max_seconds=0.2, pair_backoff_base_seconds=0.1,
                           graph_timeout_seconds=5, in_doubt_grace_seconds=3600, **overrides)
 

@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.eventstore import EventStore
 from parley.kit.service import Service, ServiceDefinition
 from parley.sender import endpoints, service, subscribers
 from parley.sender.graph import GraphClient
+from parley.sender.limits import NumberPacer
 from parley.sender.models import Channel, data_keys, kit_tables, metadata
 from parley.sender.settings import SenderSettings
 from parley.sender.worker import Sender
@@ -27,7 +30,8 @@ def build(settings: SenderSettings | None = None) -> Service:
         extra_state={"tenant_cipher": cipher, "graph": graph},
     )
     built = Service(definition)
-    sender = Sender(built.db, store, cipher, graph, settings)
+    pacer = NumberPacer(Redis.from_url(settings.redis_url), per_second=settings.throughput_per_second)
+    sender = Sender(built.db, store, cipher, graph, settings, pacer)
 
     async def send_loops(_: Service) -> None:
         await sender.run_send_loops()
@@ -35,13 +39,14 @@ def build(settings: SenderSettings | None = None) -> Service:
     async def in_doubt_sweeper(_: Service) -> None:
         await sender.run_sweeper()
 
-    async def close_graph(_: Service) -> None:
+    async def close_clients(_: Service) -> None:
         await graph.close()
+        await pacer.close()
 
     async def channel_gauges(_: Service) -> None:
         await sender.run_channel_gauges()
 
     definition.background = [send_loops, in_doubt_sweeper, channel_gauges]
-    definition.on_shutdown = [close_graph]
+    definition.on_shutdown = [close_clients]
     definition.extra_state["sender"] = sender
     return built

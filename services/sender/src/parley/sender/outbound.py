@@ -31,6 +31,7 @@ from parley.kit.eventstore import EventStore
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
 from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
+from parley.sender.limits import NumberPacer
 from parley.sender.models import Channel, OutboundMessage
 
 AGGREGATE = "outbound-message"
@@ -106,8 +107,13 @@ async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUI
 # -- sending (the worker's transactions) -----------------------------------------------------------
 
 
-async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int) -> list[Claimed]:
-    """Move due messages of active channels to ``sending`` (SKIP LOCKED: replicas share the queue)."""
+async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int,
+                    pacer: NumberPacer | None = None) -> list[Claimed]:
+    """Move due messages of active channels to ``sending`` (SKIP LOCKED: replicas share the queue).
+
+    With a ``pacer``, a message whose number is at its throughput limit goes back to ``queued`` until
+    the pacer says it may go: it waits, it is not failed, and Meta never sees it over the limit.
+    """
     due = (select(OutboundMessage.id)
            .join(Channel, and_(Channel.phone_number_id == OutboundMessage.phone_number_id,
                                Channel.tenant_id == OutboundMessage.tenant_id))
@@ -129,6 +135,13 @@ async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int) -> 
         if token is None:  # no readable token: hold the message like a 190 would
             await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id)
                                   .values(status="queued", attempts=OutboundMessage.attempts - 1))
+            continue
+        wait = await pacer.wait_seconds(phone_number_id) if pacer is not None else 0.0
+        if wait > 0:
+            MESSAGES.labels("paced", "").inc()
+            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(
+                status="queued", attempts=OutboundMessage.attempts - 1,
+                next_attempt_at=func.now() + timedelta(seconds=wait)))
             continue
         claimed.append(Claimed(message_id, phone_number_id, token, body))
     return claimed

@@ -17,6 +17,8 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
     graph_timeout_seconds: float = Field(10.0, description="Whole-request limit of one Graph API call")
     workers: int = Field(4, description="Send loops per process; replicas share work via SKIP LOCKED")
     claim_batch: int = Field(40, description="Messages one send loop claims per transaction")
+    throughput_per_second: float = Field(
+        80.0, gt=0, description="Sends per second per number, shared by all replicas through Valkey (Meta: 80 default)")
     gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
     idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
     in_doubt_grace_seconds: float = Field(

@@ -15,6 +15,7 @@ from parley.kit.faults import crash_point
 from parley.kit.telemetry import get_logger
 from parley.sender import outbound
 from parley.sender.graph import GraphClient
+from parley.sender.limits import NumberPacer
 from parley.sender.models import Channel
 from parley.sender.settings import SenderSettings
 
@@ -29,8 +30,9 @@ class Sender:
     """Claims due messages, calls the Graph API outside any transaction, records each outcome."""
 
     def __init__(self, db: Database, store: EventStore, cipher: TenantCipher, graph: GraphClient,
-                 settings: SenderSettings) -> None:
+                 settings: SenderSettings, pacer: NumberPacer | None = None) -> None:
         self.db = db
+        self.pacer = pacer
         self.store = store
         self.cipher = cipher
         self.graph = graph
@@ -43,7 +45,7 @@ class Sender:
     async def send_due(self) -> int:
         """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
         async with self.db.unit_of_work() as session:
-            claimed = await outbound.claim_due(session, self.cipher, self.settings.claim_batch)
+            claimed = await outbound.claim_due(session, self.cipher, self.settings.claim_batch, self.pacer)
         if not claimed:
             return 0
         crash_point("sender.after_claim")
