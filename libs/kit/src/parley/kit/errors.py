@@ -42,6 +42,11 @@ class Forbidden(DomainError):
     status_code = 403
 
 
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status_code = 413
+
+
 class Conflict(DomainError):
     code = "conflict"
     status_code = 409

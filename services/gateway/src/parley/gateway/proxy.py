@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 
 from parley.gateway.dependencies import GatewayPrincipal, UpstreamServices
-from parley.kit.errors import DomainError
+from parley.kit.http import read_body
 
 router = APIRouter()
 
@@ -15,23 +15,8 @@ router = APIRouter()
 MAX_FORWARDED_BODY = 256 * 1024
 
 
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-    status_code = 413
-
-
-async def _body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORWARDED_BODY:
-            raise PayloadTooLarge(f"the body exceeds {MAX_FORWARDED_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _forward(request: Request, upstreams: UpstreamServices, service: str, path: str) -> Response:
-    body = await _body(request) if request.method in {"POST", "PATCH", "PUT"} else b""
+    body = await read_body(request, MAX_FORWARDED_BODY) if request.method in {"POST", "PATCH", "PUT"} else b""
     upstream = await upstreams.request(request.method, service, path, query=request.url.query,
                                        authorization=request.headers.get("authorization"), body=body,
                                        content_type=request.headers.get("content-type"))

@@ -14,7 +14,8 @@ from prometheus_client import Counter
 from parley.ingest import normalizer, service
 from parley.ingest.intake import IntakeUnavailable, WebhookIntake
 from parley.ingest.settings import IngestSettings
-from parley.kit.errors import error_body
+from parley.kit.errors import PayloadTooLarge, error_body
+from parley.kit.http import read_body
 from parley.kit.service import CurrentService
 
 router = APIRouter(tags=["webhooks"])
@@ -78,23 +79,13 @@ async def accept_notification(body: bytes | None, headers: Mapping[str, str], se
     return Answer(200, {"success": True, "webhook_id": str(webhook_id)})
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/webhooks/whatsapp", summary="Signed WhatsApp notifications, stored before the 200")
 async def receive_notification(request: Request, service_: CurrentService) -> JSONResponse:
     """Served by ``fastpath.WebhookFastPath`` in front of FastAPI; this route documents it and backs it up."""
     settings: IngestSettings = service_.settings  # type: ignore[assignment]
-    body = await _read_body(request, settings.max_body_bytes)
+    try:
+        body: bytes | None = await read_body(request, settings.max_body_bytes)
+    except PayloadTooLarge:
+        body = None
     answer = await accept_notification(body, request.headers, settings, request.app.state.intake)
     return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)

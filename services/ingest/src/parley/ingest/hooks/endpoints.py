@@ -17,6 +17,7 @@ from parley.ingest.intake import IntakeUnavailable
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.errors import DomainError, NotFound, error_response
+from parley.kit.http import read_body
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
 from parley.kit.service import CurrentService, unit_of_work
 
@@ -112,7 +113,7 @@ async def delete_hook(hook_id: UUID, principal: CurrentPrincipal, session: Sessi
 async def receive_delivery(hook_id: str, request: Request, service_: CurrentService, cipher: Cipher) -> JSONResponse:
     settings = service_.settings
     try:
-        body = await _read_body(request, settings.max_body_bytes)  # type: ignore[attr-defined]
+        body = await read_body(request, settings.max_body_bytes)  # type: ignore[attr-defined]
         async with service_.db.unit_of_work() as session:
             hook = await service.authenticate(session, cipher, _hook_uuid(hook_id), body, request.headers)
     except DomainError as exc:
@@ -139,19 +140,3 @@ def _hook_uuid(hook_id: str) -> UUID:
         raise NotFound("no such hook", code="hook_not_found") from None
 
 
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-    status_code = 413
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
