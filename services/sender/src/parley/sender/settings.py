@@ -22,7 +22,8 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
     gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
     idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
     in_doubt_grace_seconds: float = Field(
-        30.0, description="How long an in-doubt send waits for Meta's status before it is sent again")
+        600.0, description="How long an in-doubt send waits for Meta's status before it is sent again. Long on "
+                           "purpose: it must outlast any lag of the status pipeline, or an accepted send goes twice")
     sweep_interval_seconds: float = Field(1.0, description="How often in-doubt sends are looked for")
     retry_base_seconds: float = Field(0.5, description="First backoff of a transient error (doubles each time)")
     retry_max_seconds: float = Field(60.0, description="Longest backoff of a transient error")
