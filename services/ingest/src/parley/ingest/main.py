@@ -1,6 +1,5 @@
 """Wiring of the ingest service."""
 
-import asyncio
 from pathlib import Path
 
 from prometheus_client import Gauge
@@ -15,10 +14,8 @@ from parley.ingest.intake import WebhookIntake
 from parley.ingest.models import ChannelRoute, kit_tables, metadata
 from parley.ingest.settings import IngestSettings
 from parley.kit.eventstore import EventStore
+from parley.kit.loops import run_forever
 from parley.kit.service import Service, ServiceDefinition
-from parley.kit.telemetry import get_logger
-
-log = get_logger(__name__)
 
 WEBHOOKS_BY_STATUS = Gauge("parley_ingest_webhooks", "Stored webhooks needing attention, by status", ["status"])
 WATCHED = ("quarantined", "parked", "received", "replaying")
@@ -26,16 +23,15 @@ WATCHED = ("quarantined", "parked", "received", "replaying")
 
 async def _refresh_gauges(service_: Service) -> None:
     """Quarantine and parked sizes for alerting, from the database (shared by every replica)."""
-    interval = service_.settings.gauges_interval_seconds  # type: ignore[attr-defined]
-    while True:
-        try:
-            async with service_.db.unit_of_work() as session:
-                counts = await repository.counts_by_status(session, WATCHED)
-            for status in WATCHED:
-                WEBHOOKS_BY_STATUS.labels(status).set(counts.get(status, 0))
-        except Exception as exc:  # noqa: BLE001 - a metric refresh never takes the service down
-            log.warning("webhook gauges not refreshed", error=str(exc))
-        await asyncio.sleep(interval)
+
+    async def refresh() -> int:
+        async with service_.db.unit_of_work() as session:
+            counts = await repository.counts_by_status(session, WATCHED)
+        for status in WATCHED:
+            WEBHOOKS_BY_STATUS.labels(status).set(counts.get(status, 0))
+        return 0
+
+    await run_forever("webhook gauges", refresh, service_.settings.gauges_interval_seconds)  # type: ignore[attr-defined]
 
 
 def build(settings: IngestSettings | None = None) -> Service:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import Gauge
 from sqlalchemy import func, select
@@ -12,6 +11,7 @@ from parley.kit.crypto import TenantCipher
 from parley.kit.db import Database
 from parley.kit.eventstore import EventStore
 from parley.kit.faults import crash_point
+from parley.kit.loops import run_forever
 from parley.kit.telemetry import get_logger
 from parley.sender import outbound
 from parley.sender.graph import GraphClient
@@ -68,7 +68,7 @@ class Sender:
         return doubted, resent
 
     async def run_send_loops(self) -> None:
-        await asyncio.gather(*(_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds)
+        await asyncio.gather(*(run_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds)
                                for i in range(self.settings.workers)))
 
     async def refresh_channel_gauges(self) -> None:
@@ -84,29 +84,11 @@ class Sender:
             await self.refresh_channel_gauges()
             return 0
 
-        await _forever("channel gauges", refresh, self.settings.gauges_interval_seconds)
+        await run_forever("channel gauges", refresh, self.settings.gauges_interval_seconds)
 
     async def run_sweeper(self) -> None:
         async def sweep() -> int:
             await self.sweep()
             return 0
 
-        await _forever("in-doubt sweeper", sweep, self.settings.sweep_interval_seconds)
-
-
-async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_seconds: float) -> None:
-    """Run ``step`` until cancelled; pause when it found nothing, back off when it failed."""
-    failures = 0
-    while True:
-        try:
-            done = await step()
-            failures = 0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the loop outlives a database or network outage
-            failures += 1
-            log.warning(f"{name} failed; retrying", error=f"{type(exc).__name__}: {exc}", attempt=failures)
-            await asyncio.sleep(min(0.2 * 2 ** failures, 5.0))
-            continue
-        if not done:
-            await asyncio.sleep(idle_seconds)
+        await run_forever("in-doubt sweeper", sweep, self.settings.sweep_interval_seconds)
