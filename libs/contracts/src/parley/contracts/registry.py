@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from parley.contracts.events import accounts, channels, conversations, messages, tenants, webhooks
+from parley.contracts.events import accounts, channels, conversations, messages, tenants, users, webhooks
 from parley.contracts.events.base import customer_key
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ TOPICS: dict[str, TopicSpec] = {
                   partitions=3, retention_days=30),
         TopicSpec("conversation.changed", "tenant_id:wa_id", "Conversation and timeline changes"),
         TopicSpec("tenant.changed", "tenant_id", "Tenants created and suspended", partitions=3, retention_days=30),
+        TopicSpec("user.changed", "tenant_id", "Users invited, created, changed and removed", partitions=3,
+                  retention_days=30),
         TopicSpec("waba.updated", "waba_id", "Template, number quality and account notifications from Meta",
                   partitions=3, retention_days=30),
     )
@@ -112,6 +114,12 @@ _SPECS: tuple[EventSpec, ...] = (
               "A tenant signed up"),
     EventSpec("tenant.status-changed", 1, tenants.TenantStatusChanged, "tenant.changed", _by_field("tenant_id"),
               "A tenant was suspended or reactivated"),
+    EventSpec("user.created", 1, users.UserCreated, "user.changed", _by_field("tenant_id"),
+              "A user joined a tenant (sign-up owner, accepted invitation)"),
+    EventSpec("user.updated", 1, users.UserUpdated, "user.changed", _by_field("tenant_id"),
+              "A user's role, status or name changed"),
+    EventSpec("user.removed", 1, users.UserRemoved, "user.changed", _by_field("tenant_id"),
+              "A user was removed from a tenant"),
 )
 
 EVENT_TYPES: dict[tuple[str, int], EventSpec] = {(s.type, s.version): s for s in _SPECS}
