@@ -114,6 +114,8 @@ _SPECS: tuple[EventSpec, ...] = (
               "A tenant signed up"),
     EventSpec("tenant.status-changed", 1, tenants.TenantStatusChanged, "tenant.changed", _by_field("tenant_id"),
               "A tenant was suspended or reactivated"),
+    EventSpec("tenant.plan-changed", 1, tenants.TenantPlanChanged, "tenant.changed", _by_field("tenant_id"),
+              "A tenant's plan, limits or features changed"),
     EventSpec("user.created", 1, users.UserCreated, "user.changed", _by_field("tenant_id"),
               "A user joined a tenant (sign-up owner, accepted invitation)"),
     EventSpec("user.updated", 1, users.UserUpdated, "user.changed", _by_field("tenant_id"),
