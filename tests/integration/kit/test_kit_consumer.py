@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
 from parley.contracts.binding import to_record
-from parley.kit.consumer import ConsumerRunner, Subscription, attach
+from parley.kit.consumer import ConsumerRunner, Subscription
+from parley.kit.consumer_loop import ConsumerLoop
 from parley.kit.kafka import create_producer
 from tests.integration.kit.kit_harness import (
     Scratch,
@@ -88,16 +88,15 @@ async def consumer(module_scratch: Scratch) -> AsyncIterator[RunningConsumer]:
 
     producer = create_producer(scratch.settings(), client_id="kit-consumer-dlq")
     await producer.start()
-    broker = KafkaBroker(scratch.bootstrap, client_id="kit-consumer", logger=None, graceful_timeout=5.0)
     runner = ConsumerRunner(scratch.db, scratch.tables.kit, producer,
                             Subscription(consumer=group, topics=tuple(topics), handler=handle),
                             max_attempts=MAX_ATTEMPTS, base_backoff=0.02, max_backoff=0.1)
-    attach(broker, runner)
-    await broker.start()
+    loop = ConsumerLoop(runner, scratch.bootstrap, client_id="kit-consumer")
+    await loop.start()
     try:
         yield RunningConsumer(scratch, group, attempts)
     finally:
-        await broker.stop()
+        await loop.stop()
         await producer.stop()
 
 
@@ -208,13 +207,13 @@ async def test_record_whose_dead_letter_cannot_be_written_holds_the_partition(sc
     async def handle(session: AsyncSession, envelope: Envelope) -> None:
         await record_effect(session, scratch.tables, group, envelope)
 
-    async def start_consumer(dlq_producer: AIOKafkaProducer) -> KafkaBroker:
-        broker = KafkaBroker(scratch.bootstrap, client_id="kit-dlq-outage", logger=None, graceful_timeout=2.0)
-        attach(broker, ConsumerRunner(scratch.db, scratch.tables.kit, dlq_producer,
-                                      Subscription(consumer=group, topics=(topic,), handler=handle),
-                                      max_attempts=MAX_ATTEMPTS, base_backoff=0.05, max_backoff=0.2))
-        await broker.start()
-        return broker
+    async def start_consumer(dlq_producer: AIOKafkaProducer) -> ConsumerLoop:
+        runner = ConsumerRunner(scratch.db, scratch.tables.kit, dlq_producer,
+                                Subscription(consumer=group, topics=(topic,), handler=handle),
+                                max_attempts=MAX_ATTEMPTS, base_backoff=0.05, max_backoff=0.2)
+        loop = ConsumerLoop(runner, scratch.bootstrap, client_id="kit-dlq-outage")
+        await loop.start()
+        return loop
 
     async def dead_letter_retried() -> bool:
         retries = REGISTRY.get_sample_value("parley_consumer_retries_total", {"consumer": group, "topic": topic})
@@ -230,7 +229,7 @@ async def test_record_whose_dead_letter_cannot_be_written_holds_the_partition(sc
         assert await scratch.count(scratch.tables.effects) == 0, "the record behind it waits its turn"
         assert (await committed_offset(scratch.bootstrap, group, topic) or 0) <= offsets[0]
     finally:
-        await first.stop()
+        await first.stop(grace=2.0)
         await refusing.stop()
 
     # Once the dead letter can be written, nothing is missing: the poison is parked, the next one processed.

@@ -1,24 +1,27 @@
-"""Idempotent consumers: inbox row + effect in one transaction, offset committed after it.
+"""Idempotent consumers: inbox rows + effects in one transaction per batch, offsets committed after it.
 
-Failures are classified: infrastructure outages are retried until they pass (the partition
-waits, nothing is skipped); poison messages go to ``<topic>.dlq`` with the reason in headers
-at once; any other error is retried with backoff and dead-lettered when attempts run out, so
-one bad event never blocks the partition behind it.
+A batch is the records one fetch returned for one partition, in offset order. Its events are claimed
+in the inbox with one statement, their handlers run in offset order in the same transaction, and only
+after the commit does the loop (``parley.kit.consumer_loop``) commit the partition's offset.
+
+Failures keep their per-event meaning: infrastructure outages are retried until they pass (the
+partition waits, nothing is skipped); poison messages go to ``<topic>.dlq`` with the reason in headers
+at once; any other error is retried with backoff and dead-lettered when attempts run out. When a
+batch fails on one event, the batch is rolled back and its events are processed one at a time, so
+one bad event neither blocks nor loses the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -28,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.contracts import Envelope
 from parley.contracts.binding import MalformedEvent, from_record
 from parley.contracts.registry import UnknownEventType
-from parley.kit import metrics
+from parley.kit import metrics, rls
 from parley.kit.db import Database
 from parley.kit.eventstore import KitTables
 from parley.kit.faults import crash_point
@@ -37,6 +40,8 @@ from parley.kit.telemetry import context_from_headers, get_logger, tenant_contex
 log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+#: Called once per tenant of a batch with that tenant's new events in offset order (bulk upserts).
+BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -50,12 +55,37 @@ INFRASTRUCTURE = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, Conne
 
 @dataclass(frozen=True)
 class Subscription:
-    """``consumer`` is both the Kafka group id and the inbox's consumer name."""
+    """``consumer`` is both the Kafka group id and the inbox's consumer name.
+
+    Give a per-event ``handler`` or a ``batch_handler``; both receive the open transaction, scoped to the
+    events' tenant (row-level security), and must only flush.
+    """
 
     consumer: str
     topics: tuple[str, ...]
-    handler: Handler
+    handler: Handler | None = None
     event_types: frozenset[str] | None = None
+    batch_handler: BatchHandler | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError(f"subscription {self.consumer} needs exactly one of handler and batch_handler")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A decoded record waiting for its handler."""
+
+    record: ConsumerRecord
+    envelope: Envelope
+
+
+class _EventFailed(Exception):
+    """The handler of ``pending[index]`` raised ``cause`` (``index`` None: the failure has no single event)."""
+
+    def __init__(self, index: int | None, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.index, self.cause = index, cause
 
 
 def _headers(record: ConsumerRecord) -> dict[str, str]:
@@ -73,67 +103,199 @@ class ConsumerRunner:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
 
-    async def handle(self, record: ConsumerRecord) -> str:
-        """Process one record to a final outcome; returns only when its offset may be committed."""
-        outcome = await self._outcome(record)
-        metrics.CONSUMED.labels(self.subscription.consumer, record.topic, outcome).inc()
-        return outcome
+    # -- batches -----------------------------------------------------------------------------------
 
-    async def _outcome(self, record: ConsumerRecord) -> str:
-        headers = _headers(record)
+    async def handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        """Process one partition's records (offset order) to final outcomes; returns when all may be committed."""
+        if not records:
+            return
+        metrics.CONSUMER_BATCH_SIZE.labels(self.subscription.consumer).observe(len(records))
+        pending: list[Delivery] = []
+        seen: set[UUID] = set()
+        for record in records:
+            envelope = await self._decode(record)
+            if envelope is None:
+                continue
+            if envelope.id in seen:  # the same event twice in one fetch: the inbox would refuse it anyway
+                self._count(record, "duplicate")
+                continue
+            seen.add(envelope.id)
+            pending.append(Delivery(record, envelope))
+        if pending:
+            await self._process_batch(pending)
+
+    async def _process_batch(self, pending: list[Delivery]) -> None:
+        attempt = 0
+        while True:
+            try:
+                outcomes = await self._process_together(pending)
+            except _EventFailed as failed:
+                if not isinstance(failed.cause, INFRASTRUCTURE):
+                    await self._one_at_a_time(pending, failed)
+                    return
+                attempt += 1
+                topic = pending[0].record.topic
+                log.warning("infrastructure unavailable; retrying the batch", consumer=self.subscription.consumer,
+                            topic=topic, events=len(pending), attempt=attempt, error=str(failed.cause))
+                metrics.CONSUMER_RETRIES.labels(self.subscription.consumer, topic).inc()
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            for delivery, outcome in zip(pending, outcomes, strict=True):
+                self._count(delivery.record, outcome)
+            return
+
+    async def _process_together(self, pending: list[Delivery]) -> list[str]:
+        """One transaction for the whole batch: claim every event, run the handlers of the new ones, commit."""
+        try:
+            async with self.db.unit_of_work() as session:
+                claimed = await self._claim(session, [d.envelope.id for d in pending])
+                fresh = [i for i, d in enumerate(pending) if d.envelope.id in claimed]
+                if self.subscription.batch_handler is not None:
+                    await self._run_batch_handler(session, [pending[i] for i in fresh])
+                else:
+                    scoped: object = object()  # no scope yet: set one whenever the tenant changes
+                    for index in fresh:
+                        delivery = pending[index]
+                        if delivery.envelope.tenantid != scoped:
+                            scoped = delivery.envelope.tenantid
+                            await rls.scope(session, delivery.envelope.tenantid)
+                        try:
+                            await self._run_handler(session, delivery)
+                        except Exception as exc:
+                            raise _EventFailed(index, exc) from exc
+        except _EventFailed:
+            raise
+        except Exception as exc:  # claim, batch handler or commit: no single event to blame
+            raise _EventFailed(None, exc) from exc
+        crash_point("consumer.after_commit")
+        return ["processed" if d.envelope.id in claimed else "duplicate" for d in pending]
+
+    async def _claim(self, session: AsyncSession, event_ids: list[UUID]) -> set[UUID]:
+        inbox = self.tables.inbox
+        statement = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        rows = [{"consumer": self.subscription.consumer, "event_id": event_id} for event_id in event_ids]
+        return set((await session.execute(statement, rows)).scalars())
+
+    async def _run_handler(self, session: AsyncSession, delivery: Delivery) -> None:
+        assert self.subscription.handler is not None
+        with self._span(delivery):
+            await self.subscription.handler(session, delivery.envelope)
+
+    async def _run_batch_handler(self, session: AsyncSession, deliveries: list[Delivery]) -> None:
+        """One call per tenant (first-seen order), each under its tenant's scope, events in offset order."""
+        assert self.subscription.batch_handler is not None
+        by_tenant: dict[UUID | None, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_tenant.setdefault(delivery.envelope.tenantid, []).append(delivery)
+        for tenant_id, group in by_tenant.items():
+            await rls.scope(session, tenant_id)
+            with self._batch_span(group), tenant_context(tenant_id):
+                await self.subscription.batch_handler(session, [d.envelope for d in group])
+
+    async def _one_at_a_time(self, pending: list[Delivery], failed: _EventFailed) -> None:
+        """The batch was rolled back: give each event its own transaction and its own fate."""
+        log.warning("batch failed; processing its events one at a time", consumer=self.subscription.consumer,
+                    topic=pending[0].record.topic, events=len(pending),
+                    error=f"{type(failed.cause).__name__}: {failed.cause}")
+        for index, delivery in enumerate(pending):
+            first_failure = failed.cause if index == failed.index else None
+            with self._span(delivery):
+                outcome = await self._process_with_retries(delivery, first_failure)
+            self._count(delivery.record, outcome)
+
+    # -- one event ---------------------------------------------------------------------------------
+
+    async def _decode(self, record: ConsumerRecord) -> Envelope | None:
+        """The record's envelope; ``None`` when it was dead-lettered (malformed) or is not for this consumer."""
         try:
             envelope = from_record(record.value, record.headers or ())
         except MalformedEvent as exc:
             await self.dead_letter(record, "malformed", str(exc))
-            return "dead_lettered"
+            self._count(record, "dead_lettered")
+            return None
         if self.subscription.event_types is not None and envelope.type not in self.subscription.event_types:
-            return "ignored"
-        span_name = f"{record.topic} process"
-        with tracer().start_as_current_span(span_name, context=context_from_headers(headers),
+            self._count(record, "ignored")
+            return None
+        return envelope
+
+    async def _process_with_retries(self, delivery: Delivery, first_failure: BaseException | None = None) -> str:
+        """Retry one event until it is processed, a duplicate or dead-lettered.
+
+        ``first_failure`` is what the event raised in its batch: it counts as the first attempt.
+        """
+        record, envelope = delivery.record, delivery.envelope
+        attempt = 0
+        failure = first_failure
+        while True:
+            if failure is None:
+                try:
+                    return await self._process_once(envelope)
+                except Exception as exc:  # noqa: BLE001 - classified just below
+                    failure = exc
+            if isinstance(failure, POISON):
+                await self.dead_letter(record, "poison", f"{type(failure).__name__}: {failure}")
+                return "dead_lettered"
+            attempt += 1
+            if isinstance(failure, INFRASTRUCTURE):
+                log.warning("infrastructure unavailable; retrying", consumer=self.subscription.consumer,
+                            event_id=str(envelope.id), attempt=attempt, error=str(failure))
+            elif attempt >= self.max_attempts:
+                log.error("giving up on event", consumer=self.subscription.consumer, event_id=str(envelope.id),
+                          error=f"{type(failure).__name__}: {failure}")
+                await self.dead_letter(record, "retries_exhausted", f"{type(failure).__name__}: {failure}")
+                return "dead_lettered"
+            else:
+                log.warning("handler failed; retrying", consumer=self.subscription.consumer,
+                            event_id=str(envelope.id), attempt=attempt, error=f"{type(failure).__name__}: {failure}")
+            failure = None
+            metrics.CONSUMER_RETRIES.labels(self.subscription.consumer, record.topic).inc()
+            await asyncio.sleep(self._backoff(attempt))
+
+    async def _process_once(self, envelope: Envelope) -> str:
+        async with self.db.unit_of_work(tenant_id=envelope.tenantid, system=envelope.tenantid is None) as session:
+            if not await self._claim(session, [envelope.id]):
+                return "duplicate"
+            if self.subscription.batch_handler is not None:
+                await self.subscription.batch_handler(session, [envelope])
+            else:
+                assert self.subscription.handler is not None
+                await self.subscription.handler(session, envelope)
+        crash_point("consumer.after_commit")
+        return "processed"
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.base_backoff * 2 ** (attempt - 1), self.max_backoff)
+
+    def _count(self, record: ConsumerRecord, outcome: str) -> None:
+        metrics.CONSUMED.labels(self.subscription.consumer, record.topic, outcome).inc()
+
+    @contextmanager
+    def _span(self, delivery: Delivery) -> Iterator[None]:
+        """The event's consumer span (continuing its producer's trace) and its tenant in the logs."""
+        record, envelope = delivery.record, delivery.envelope
+        with tracer().start_as_current_span(f"{record.topic} process", context=context_from_headers(_headers(record)),
                                             kind=trace.SpanKind.CONSUMER,
                                             attributes={"messaging.system": "kafka",
                                                         "messaging.destination.name": record.topic,
                                                         "messaging.message.id": str(envelope.id),
                                                         "messaging.consumer.group.name": self.subscription.consumer}), \
                 tenant_context(envelope.tenantid):
-            return await self._process_with_retries(record, envelope)
+            yield
 
-    async def _process_with_retries(self, record: ConsumerRecord, envelope: Envelope) -> str:
-        attempt = 0
-        while True:
-            try:
-                return await self._process_once(envelope)
-            except POISON as exc:
-                await self.dead_letter(record, "poison", f"{type(exc).__name__}: {exc}")
-                return "dead_lettered"
-            except INFRASTRUCTURE as exc:
-                attempt += 1
-                log.warning("infrastructure unavailable; retrying", consumer=self.subscription.consumer,
-                            event_id=str(envelope.id), attempt=attempt, error=str(exc))
-            except Exception as exc:  # noqa: BLE001 - classified: retried, then dead-lettered
-                attempt += 1
-                if attempt >= self.max_attempts:
-                    log.exception("giving up on event", consumer=self.subscription.consumer,
-                                  event_id=str(envelope.id))
-                    await self.dead_letter(record, "retries_exhausted", f"{type(exc).__name__}: {exc}")
-                    return "dead_lettered"
-                log.warning("handler failed; retrying", consumer=self.subscription.consumer,
-                            event_id=str(envelope.id), attempt=attempt, error=f"{type(exc).__name__}: {exc}")
-            metrics.CONSUMER_RETRIES.labels(self.subscription.consumer, record.topic).inc()
-            await asyncio.sleep(min(self.base_backoff * 2 ** (attempt - 1), self.max_backoff))
-
-    async def _process_once(self, envelope: Envelope) -> str:
-        inbox = self.tables.inbox
-        async with self.db.unit_of_work() as session:
-            claimed = await session.execute(
-                insert(inbox).values(consumer=self.subscription.consumer, event_id=envelope.id)
-                .on_conflict_do_nothing().returning(inbox.c.event_id)
-            )
-            if claimed.scalar_one_or_none() is None:
-                return "duplicate"
-            await self.subscription.handler(session, envelope)
-        crash_point("consumer.after_commit")
-        return "processed"
+    @contextmanager
+    def _batch_span(self, deliveries: list[Delivery]) -> Iterator[None]:
+        """One span for a bulk handler call, linked to the trace of every event in it."""
+        links = [trace.Link(trace.get_current_span(context_from_headers(_headers(d.record))).get_span_context())
+                 for d in deliveries]
+        topic = deliveries[0].record.topic
+        with tracer().start_as_current_span(f"{topic} process", kind=trace.SpanKind.CONSUMER, links=links,
+                                            attributes={"messaging.system": "kafka",
+                                                        "messaging.destination.name": topic,
+                                                        "messaging.batch.message_count": len(deliveries),
+                                                        "messaging.consumer.group.name": self.subscription.consumer}):
+            yield
 
     async def dead_letter(self, record: ConsumerRecord, reason: str, error: str) -> None:
         """Copy the record to ``<topic>.dlq`` with why, where from and by whom in its headers.
@@ -163,29 +325,7 @@ class ConsumerRunner:
                 log.warning("dead letter not written; retrying", consumer=self.subscription.consumer,
                             topic=record.topic, offset=record.offset, attempt=attempt,
                             error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(min(self.base_backoff * 2 ** (attempt - 1), self.max_backoff))
+                await asyncio.sleep(self._backoff(attempt))
         metrics.DEAD_LETTERED.labels(self.subscription.consumer, record.topic).inc()
         log.error("event dead-lettered", consumer=self.subscription.consumer, topic=record.topic,
                   partition=record.partition, offset=record.offset, reason=reason, error=error[:500])
-
-
-async def _raw_body(message: Any) -> bytes:
-    return message.body
-
-
-def attach(broker: KafkaBroker, runner: ConsumerRunner) -> None:
-    """Register ``runner`` on the FastStream broker with manual acknowledgement."""
-    subscription = runner.subscription
-
-    @broker.subscriber(
-        *subscription.topics,
-        group_id=subscription.consumer,
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-        decoder=_raw_body,
-        max_workers=1,
-        title=subscription.consumer,
-    )
-    async def _consume(body: bytes, msg: KafkaMessage) -> None:
-        await runner.handle(msg.raw_message)
-        await msg.ack()

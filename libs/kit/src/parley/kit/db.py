@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from uuid import UUID
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+from parley.kit import rls
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -55,9 +58,18 @@ class Database:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block succeeds, rolled back when it raises."""
+    async def unit_of_work(self, *, tenant_id: UUID | None = None, system: bool = False
+                           ) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block succeeds, rolled back when it raises.
+
+        ``tenant_id`` scopes it to one tenant's rows, ``system=True`` to every row (see ``parley.kit.rls``);
+        with neither, tables under row-level security show nothing.
+        """
+        if tenant_id is not None and system:
+            raise ValueError("a transaction is scoped to one tenant or to the system, not both")
         async with self.sessions() as session, session.begin():
+            if tenant_id is not None or system:
+                await rls.scope(session, tenant_id)
             yield session
 
     async def ping(self) -> None:

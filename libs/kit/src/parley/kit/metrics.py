@@ -18,3 +18,7 @@ CONSUMED = Counter(
 )
 CONSUMER_RETRIES = Counter("parley_consumer_retries_total", "Transient failures retried", ["consumer", "topic"])
 DEAD_LETTERED = Counter("parley_consumer_dead_lettered_total", "Events sent to a DLQ", ["consumer", "topic"])
+CONSUMER_BATCH_SIZE = Histogram(
+    "parley_consumer_batch_size", "Records per partition batch handed to a consumer", ["consumer"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)

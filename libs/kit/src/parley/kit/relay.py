@@ -38,7 +38,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events went out."""
         es = self.tables.event_store
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             lock = await session.execute(
                 select(func.pg_try_advisory_xact_lock(func.hashtext(text("'parley.relay.' || current_schema()"))))
             )
@@ -69,7 +69,7 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         es = self.tables.event_store
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             query = select(func.count()).where(es.c.published_at.is_(None), es.c.topic.is_not(None))
             return int((await session.execute(query)).scalar_one())
 

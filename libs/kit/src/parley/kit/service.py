@@ -13,7 +13,6 @@ from typing import Annotated
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, Table
@@ -21,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parley.kit import metrics
-from parley.kit.auth import TokenVerifier
-from parley.kit.consumer import ConsumerRunner, Subscription, attach
+from parley.kit.auth import CurrentPrincipal, TokenVerifier
+from parley.kit.consumer import ConsumerRunner, Subscription
+from parley.kit.consumer_loop import ConsumerLoop
 from parley.kit.db import Database, create_engine
 from parley.kit.errors import install_error_handlers
 from parley.kit.eventstore import EventStore
@@ -72,7 +72,7 @@ class Service:
                                          server_settings=definition.database_settings))
         self.store = definition.store
         self.producer: AIOKafkaProducer | None = None
-        self.broker: KafkaBroker | None = None
+        self.consumers: list[ConsumerLoop] = []
         self.kafka_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -85,7 +85,7 @@ class Service:
 
     async def rebuild(self) -> int:
         """Replay the event store into emptied projections (``python -m parley.<svc> rebuild``)."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             return await self.store.rebuild(session, self.definition.projection_tables)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -100,9 +100,7 @@ class Service:
             self._tasks.append(asyncio.create_task(job(self), name=f"{self.name}-{job.__name__}"))
 
     async def stop(self) -> None:
-        if self.broker is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(self.broker.stop(), timeout=8)
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -136,15 +134,18 @@ class Service:
         await relay.run()
 
     async def _run_consumers(self, producer: AIOKafkaProducer) -> None:
-        self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"{self.name}-consumer",
-                                  logger=None, graceful_timeout=5.0)
+        """One group member per subscription, each fetching and committing in batches of its own."""
         prefix = self.settings.kafka_topic_prefix
+        loops = []
         for subscription in self.definition.subscriptions:
             prefixed = replace(subscription, consumer=prefix + subscription.consumer,
                                topics=tuple(prefix + t for t in subscription.topics))
-            attach(self.broker, ConsumerRunner(self.db, self.store.tables, producer, prefixed,
-                                               max_attempts=self.settings.consumer_max_attempts))
-        await self._retry("kafka consumers", self.broker.start)
+            runner = ConsumerRunner(self.db, self.store.tables, producer, prefixed,
+                                    max_attempts=self.settings.consumer_max_attempts)
+            loops.append(ConsumerLoop(runner, self.settings.kafka_bootstrap_servers,
+                                      client_id=f"{self.name}-consumer", max_records=self.settings.consumer_batch_size))
+        self.consumers.extend(loops)
+        await asyncio.gather(*(self._retry(f"kafka consumer {loop.group}", loop.start) for loop in loops))
 
     async def _retry(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
         delay = 0.2
@@ -275,6 +276,20 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def tenant_unit_of_work(request: Request, principal: CurrentPrincipal) -> AsyncIterator[AsyncSession]:
+    """The request's transaction, scoped to the authenticated principal's tenant (row-level security)."""
+    async with request.app.state.service.db.unit_of_work(tenant_id=principal.tenant_id) as session:
+        yield session
+
+
+async def system_unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction in system scope: every tenant's rows. Only behind an operator check."""
+    async with request.app.state.service.db.unit_of_work(system=True) as session:
+        yield session
+
+
 # scope="function": commit before the response is sent, so a failed commit is the client's error, not a lost 200.
 Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+TenantSession = Annotated[AsyncSession, Depends(tenant_unit_of_work, scope="function")]
+SystemSession = Annotated[AsyncSession, Depends(system_unit_of_work, scope="function")]
 CurrentService = Annotated[Service, Depends(get_service)]

@@ -56,6 +56,7 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     consumer_max_attempts: int = 6
+    consumer_batch_size: int = Field(500, description="Most records one consumer fetches and commits at a time")
     log_level: str = shared("LOG_LEVEL", "INFO")
     otel_exporter_otlp_endpoint: str | None = shared("OTEL_EXPORTER_OTLP_ENDPOINT", None)
 

@@ -1,0 +1,133 @@
+"""One consumer-group member per subscription: fetch in batches, process per partition, then commit.
+
+aiokafka directly rather than a framework subscriber: the loop needs the records of each partition
+as one batch, offsets committed per partition only after the batch's transaction, and rebalances
+that wait for the batch in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from parley.kit.consumer import ConsumerRunner
+from parley.kit.telemetry import get_logger
+
+log = get_logger(__name__)
+
+
+class _WaitForBatch(ConsumerRebalanceListener):
+    """Revocation waits (a while) for the batch in flight, so its offsets are committed by their owner."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            await asyncio.wait_for(self.loop.processing.acquire(), self.loop.rebalance_wait)
+        except TimeoutError:  # the batch's commit will fail; the next owner redelivers it and the inbox dedupes
+            log.warning("rebalance did not wait for the batch in flight", consumer=self.loop.group)
+            return
+        self.loop.processing.release()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", consumer=self.loop.group,
+                 partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
+class ConsumerLoop:
+    """Runs ``runner`` on its subscription's topics until stopped.
+
+    ``max_records`` bounds one fetch (over all partitions), hence one batch; manual offset commits,
+    ``auto_offset_reset="earliest"`` so a new group misses nothing.
+    """
+
+    def __init__(self, runner: ConsumerRunner, bootstrap_servers: str, *, client_id: str,
+                 max_records: int = 500, fetch_wait_ms: int = 100, rebalance_wait: float = 30.0) -> None:
+        self.runner = runner
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.max_records = max_records
+        self.fetch_wait_ms = fetch_wait_ms
+        self.rebalance_wait = rebalance_wait
+        self.processing = asyncio.Lock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def group(self) -> str:
+        return self.runner.subscription.consumer
+
+    async def start(self) -> None:
+        """Join the group (raises if the broker is unreachable; call again to retry) and start consuming."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            max_poll_records=self.max_records,
+            isolation_level="read_uncommitted",
+        )
+        consumer.subscribe(list(self.runner.subscription.topics), listener=_WaitForBatch(self))
+        try:
+            await consumer.start()
+        except BaseException:
+            with suppress(Exception):
+                await consumer.stop()
+            raise
+        self.consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer), name=f"consumer-{self.group}")
+
+    async def stop(self, grace: float = 8.0) -> None:
+        """Let the batch in flight finish (up to ``grace`` seconds), then leave the group."""
+        if self._task is not None:
+            acquired = False
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.processing.acquire(), grace)
+                acquired = True
+            self._task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._task
+            if acquired:
+                self.processing.release()
+            self._task = None
+        if self.consumer is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(self.consumer.stop(), grace)
+            self.consumer = None
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        failures = 0
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=self.max_records)
+                failures = 0
+            except KafkaError as exc:
+                failures += 1
+                log.warning("fetch failed; retrying", consumer=self.group, attempt=failures, error=str(exc))
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            if not batches:
+                continue
+            async with self.processing:
+                for tp, records in batches.items():
+                    if tp not in consumer.assignment():
+                        continue  # revoked since the fetch: its next owner reads from the committed offset
+                    await self.runner.handle_batch(records)
+                    await self._commit(consumer, tp, records[-1].offset + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        except CommitFailedError as exc:  # rebalanced: the next owner gets the batch again and the inbox dedupes
+            log.warning("offset commit refused after a rebalance", consumer=self.group, topic=tp.topic,
+                        partition=tp.partition, offset=offset, error=str(exc))
+        except KafkaError as exc:  # a later commit covers it; a restart before then only redelivers
+            log.warning("offset commit failed", consumer=self.group, topic=tp.topic, partition=tp.partition,
+                        offset=offset, error=f"{type(exc).__name__}: {exc}")
