@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -42,12 +42,15 @@ class _WaitForBatch(ConsumerRebalanceListener):
 class ConsumerLoop:
     """Runs ``runner`` on its subscription's topics until stopped.
 
-    ``max_records`` bounds one fetch (over all partitions), hence one batch; manual offset commits,
-    ``auto_offset_reset="earliest"`` so a new group misses nothing.
+    ``max_records`` bounds one partition's batch; the partitions with records ready are processed together, up
+    to ``concurrency`` partitions are processed at once (each in its own transaction), which is what
+    more replicas would do too. Manual offset commits, ``auto_offset_reset="earliest"`` so a new group
+    misses nothing.
     """
 
     def __init__(self, runner: ConsumerRunner, bootstrap_servers: str, *, client_id: str,
-                 max_records: int = 500, fetch_wait_ms: int = 100, rebalance_wait: float = 30.0) -> None:
+                 max_records: int = 500, concurrency: int = 1, fetch_wait_ms: int = 100,
+                 rebalance_wait: float = 30.0) -> None:
         self.runner = runner
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
@@ -55,6 +58,7 @@ class ConsumerLoop:
         self.fetch_wait_ms = fetch_wait_ms
         self.rebalance_wait = rebalance_wait
         self.processing = asyncio.Lock()
+        self._partitions = asyncio.Semaphore(concurrency)
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -107,6 +111,9 @@ class ConsumerLoop:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=self.max_records)
+                if batches:  # one getmany drains one partition first: collect what the others have ready too
+                    for tp in consumer.assignment() - batches.keys():
+                        batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=self.max_records))
                 failures = 0
             except KafkaError as exc:
                 failures += 1
@@ -116,11 +123,25 @@ class ConsumerLoop:
             if not batches:
                 continue
             async with self.processing:
-                for tp, records in batches.items():
-                    if tp not in consumer.assignment():
-                        continue  # revoked since the fetch: its next owner reads from the committed offset
-                    await self.runner.handle_batch(records)
-                    await self._commit(consumer, tp, records[-1].offset + 1)
+                await asyncio.gather(*(self._process_partition(consumer, tp, records)
+                                       for tp, records in batches.items()))
+
+    async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                                 records: list[ConsumerRecord]) -> None:
+        """One partition's batch, then its offset; partitions of one fetch run side by side (up to a limit)."""
+        async with self._partitions:
+            if tp not in consumer.assignment():
+                return  # revoked since the fetch: its next owner reads from the committed offset
+            try:
+                await self.runner.handle_batch(records)
+            except Exception:  # a bug, not a bad event: fetch the batch again rather than skip it
+                log.exception("batch crashed; fetching it again", consumer=self.group, topic=tp.topic,
+                              partition=tp.partition, offset=records[0].offset)
+                with suppress(KafkaError, AssertionError):
+                    consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(1.0)
+                return
+            await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:

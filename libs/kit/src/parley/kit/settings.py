@@ -56,7 +56,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     consumer_max_attempts: int = 6
-    consumer_batch_size: int = Field(500, description="Most records one consumer fetches and commits at a time")
+    consumer_batch_size: int = Field(500, description="Most records one consumer fetches at a time")
+    consumer_concurrency: int = Field(1, description="Partitions one consumer processes at once, each in its own "
+                                                     "transaction (per-key order holds: a key has one partition)")
     log_level: str = shared("LOG_LEVEL", "INFO")
     otel_exporter_otlp_endpoint: str | None = shared("OTEL_EXPORTER_OTLP_ENDPOINT", None)
 
