@@ -42,6 +42,7 @@ class ScratchTables:
     kit: KitTables
     counters: Table
     effects: Table
+    notes: Table  # under row-level security (tenant_id)
 
 
 def scratch_tables(schema: str) -> ScratchTables:
@@ -62,7 +63,13 @@ def scratch_tables(schema: str) -> ScratchTables:
         Column("event_id", PG_UUID(as_uuid=True), nullable=False),
         Column("label", String(256), nullable=True),
     )
-    return ScratchTables(metadata=metadata, kit=kit, counters=counters, effects=effects)
+    notes = Table(
+        "tenant_notes", metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("tenant_id", PG_UUID(as_uuid=True), nullable=False),
+        Column("body", String(256), nullable=False),
+    )
+    return ScratchTables(metadata=metadata, kit=kit, counters=counters, effects=effects, notes=notes)
 
 
 def label_of(envelope: Envelope) -> str | None:
