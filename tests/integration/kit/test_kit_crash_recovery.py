@@ -101,3 +101,34 @@ async def _effects(scratch: Scratch, envelope: Envelope) -> int:
     async with scratch.db.unit_of_work() as session:
         query = select(func.count()).where(effects.c.event_id == envelope.id)
         return int((await session.execute(query)).scalar_one())
+
+
+async def test_consumer_killed_after_committing_a_batch_gets_it_again_and_applies_it_once(
+    scratch: Scratch, workers: StartWorker, tmp_path: Path,
+) -> None:
+    topic, group = scratch.topic("batched"), scratch.topic("kit-batch-worker")
+    await create_topics(scratch.bootstrap, [topic, f"{topic}.dlq"])
+    events = [Envelope.wrap(channel_update(key, f"batch-{n}"), source="/parley/kit-tests", tenant_id=None)
+              for n, key in enumerate(KEYS * 2)]
+    offsets = await produce(scratch.bootstrap, topic, [to_record(e) for e in events])
+    deliveries = tmp_path / "deliveries.txt"
+    env = {"KIT_CONSUMER": "kit-batch-worker", "KIT_TOPIC": "batched", "KIT_DELIVERIES": str(deliveries)}
+
+    # All six were queued before the group joined: the first fetch is one batch, killed after its commit.
+    crashed = await workers("consumer", faults="consumer.after_commit@1", **env)
+    assert await crashed.exit_code() == KILLED, crashed.tail()
+    assert [await _effects(scratch, e) for e in events] == [1] * len(events), "the batch committed as a whole"
+    committed = await committed_offset(scratch.bootstrap, group, topic)
+    assert committed is None or committed <= offsets[0], "the offsets must not be committed before the crash"
+
+    restarted = await workers("consumer", **env)
+
+    async def offsets_committed_past_the_batch() -> bool:
+        assert restarted.process is not None and restarted.process.returncode is None, restarted.tail()
+        return await committed_offset(scratch.bootstrap, group, topic) == offsets[-1] + 1
+
+    await eventually(offsets_committed_past_the_batch, "the restarted consumer commits the redelivered batch")
+    await restarted.stop()
+    assert [await _effects(scratch, e) for e in events] == [1] * len(events), "no event applied twice"
+    assert sorted(deliveries.read_text().split()) == sorted(str(e.id) for e in events), \
+        "the handler ran once per event: the redelivered batch was recognised in the inbox"
