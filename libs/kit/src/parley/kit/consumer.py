@@ -58,7 +58,9 @@ class Subscription:
     """``consumer`` is both the Kafka group id and the inbox's consumer name.
 
     Give a per-event ``handler`` or a ``batch_handler``; both receive the open transaction, scoped to the
-    events' tenant (row-level security), and must only flush.
+    events' tenant (row-level security), and must only flush. A handler may run again after its
+    transaction was rolled back (a retry, or a batch that failed on another event), so it writes only
+    through that transaction: external effects belong after the commit (an outbox, a queued row).
     """
 
     consumer: str
