@@ -106,6 +106,8 @@ class Service:
         for task in self._tasks:
             with suppress(asyncio.CancelledError, Exception):
                 await task
+        # A consumer whose start was retrying may have joined meanwhile: stopping is idempotent.
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers), return_exceptions=True)
         if self.producer is not None:
             with suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), timeout=5)
