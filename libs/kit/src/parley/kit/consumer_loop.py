@@ -115,9 +115,10 @@ class ConsumerLoop:
                     for tp in consumer.assignment() - batches.keys():
                         batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=self.max_records))
                 failures = 0
-            except KafkaError as exc:
+            except Exception as exc:  # noqa: BLE001 - the member keeps fetching; nothing was consumed
                 failures += 1
-                log.warning("fetch failed; retrying", consumer=self.group, attempt=failures, error=str(exc))
+                log.warning("fetch failed; retrying", consumer=self.group, attempt=failures,
+                            error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
             if not batches:
