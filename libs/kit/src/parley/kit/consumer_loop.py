@@ -111,9 +111,6 @@ class ConsumerLoop:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=self.max_records)
-                if batches:  # one getmany drains one partition first: collect what the others have ready too
-                    for tp in consumer.assignment() - batches.keys():
-                        batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=self.max_records))
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the member keeps fetching; nothing was consumed
                 failures += 1
@@ -123,9 +120,19 @@ class ConsumerLoop:
                 continue
             if not batches:
                 continue
+            await self._top_up(consumer, batches)
             async with self.processing:
                 await asyncio.gather(*(self._process_partition(consumer, tp, records)
                                        for tp, records in batches.items()))
+
+    async def _top_up(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """One getmany drains one partition first: add what the other partitions have ready already."""
+        for tp in consumer.assignment() - batches.keys():
+            try:
+                batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=self.max_records))
+            except Exception as exc:  # noqa: BLE001 - what was fetched so far is processed; the rest waits
+                log.warning("fetch failed; retrying", consumer=self.group, error=f"{type(exc).__name__}: {exc}")
+                return
 
     async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
                                  records: list[ConsumerRecord]) -> None:
