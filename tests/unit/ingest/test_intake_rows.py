@@ -65,3 +65,14 @@ def test_batch_arguments_line_up_rows_and_events() -> None:
     assert len(set(event_ids) | set(ids)) == 2 * len(batch), "event ids and webhook ids are all distinct"
     assert [json.loads(e)["data"]["webhook_id"] for e in envelopes] == [str(i) for i in ids]
     assert len({len(shas), len(tenants), len(hooks), len(keys)}) == 1
+
+
+def test_without_an_exporter_the_event_still_continues_the_callers_trace() -> None:
+    from parley.ingest.fastpath import _child_of
+
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    continued = _child_of({"traceparent": caller}).split("-")
+    assert continued[1] == "0af7651916cd43dd8448eb211c80319c" and continued[2] != "b7ad6b7169203331"
+    fresh = [_child_of({"traceparent": "garbage"}).split("-"), _child_of({}).split("-")]
+    assert all(len(p[1]) == 32 and len(p[2]) == 16 and p[0] == "00" for p in fresh)
+    assert fresh[0][1] != fresh[1][1], "a new trace per webhook when the caller sends none"
