@@ -121,7 +121,8 @@ class WebhookIntake:
             phone_number_ids,
             # WhatsApp bodies are read back from the database by ingest's own normalizer (the only consumer of
             # their webhook.received); inlining them would serialise every body twice on the hot path.
-            kind != "whatsapp" and isinstance(payload, dict) and len(body) <= inline_limit,
+            # PostgreSQL's jsonb refuses the NUL character: such a body stays in the database only, or its batch fails.
+            kind != "whatsapp" and isinstance(payload, dict) and len(body) <= inline_limit and b"\\u0000" not in body,
             tenant_id=tenant_id, hook_id=hook_id, hook_name=hook_name,
             traceparent=traceparent or current_traceparent(),
         )
@@ -164,11 +165,15 @@ class WebhookIntake:
             # Outside a transaction block: the single statement is its own transaction, committed
             # synchronously (synchronous_commit=on for every ingest connection) before execute returns.
             await held.raw.execute(self.statement, *batch_arguments(batch, self.source))
+        except asyncio.CancelledError:  # shutting down mid-commit: unknown outcome, so no 200 (the sender retries)
+            _fail(batch, "ingest is shutting down")
+            if held.connection is not None:
+                await asyncio.shield(_discard(held.connection))
+            held.connection = held.raw = None
+            raise
         except Exception as exc:  # noqa: BLE001 - every waiter learns its webhook was not stored
             log.exception("webhook batch not committed", size=len(batch))
-            for arrival in batch:
-                if not arrival.done.done():
-                    arrival.done.set_exception(IntakeUnavailable(f"{type(exc).__name__}: {exc}"))
+            _fail(batch, f"{type(exc).__name__}: {exc}")
             if held.connection is not None:
                 await _discard(held.connection)
             held.connection = held.raw = None
@@ -179,6 +184,12 @@ class WebhookIntake:
         for arrival in batch:
             if not arrival.done.done():
                 arrival.done.set_result(arrival.webhook_id)
+
+
+def _fail(batch: list[Arrival], reason: str) -> None:
+    for arrival in batch:
+        if not arrival.done.done():
+            arrival.done.set_exception(IntakeUnavailable(reason))
 
 
 class _Held:
