@@ -10,11 +10,12 @@ latency at a fixed rate (open loop), the server's CPU time per request, and the 
 
 Shapes (what runs the ingest side; ``--shape``):
 
-* ``split`` (default, the production shape in deploy/): the webhook API in one process
-  (INGEST_CONSUMERS_ENABLED=false, INGEST_RELAY_ENABLED=false) and an ``ingest-normalizer`` process
-  (outbox relay + normalizer consumer) beside it, both running throughout the measurement.
+* ``all-in-one`` (default; what deploy/ and docker-compose.yml run): one process serving the API and
+  running the outbox relay and the normalizer consumer.
+* ``split``: the webhook API in one process (INGEST_CONSUMERS_ENABLED=false, INGEST_RELAY_ENABLED=false)
+  and a second ingest process beside it running the relay and the normalizer (an ``ingest-normalizer``
+  deployment; deploy/ does not have it yet), both running throughout the measurement.
 * ``api-only``: the API process alone; the events wait in the outbox (the pipeline is not measured).
-* ``all-in-one``: one process serving the API and running the relay and the normalizer.
 
 For ``split`` and ``all-in-one`` the benchmark then waits until the pipeline has caught up (every
 stored webhook normalized, every event published) and prints how long that took: the pipeline must
@@ -104,16 +105,18 @@ class Measured:
 
 def measure(name: str, port: int, pid: int, make: Prebuilt, seconds: float, rate: float,
             connections: int) -> Measured:
-    warm = run(closed_loop("127.0.0.1", port, make, connections, 2.0))
+    """Latency at the fixed rate first (after a 1 s warm-up at that rate), then sustained throughput: so the
+    latency phase does not start on top of the backlog a flat-out phase leaves to the pipeline."""
+    warm = run(open_loop("127.0.0.1", port, make, rate, 1.0))
     make.advance(warm.sent)
+    at_rate = run(open_loop("127.0.0.1", port, make, rate, seconds))
+    make.advance(at_rate.sent)
+    print(f"{name:>6} at {rate:,.0f}/s : {at_rate.summary()}", flush=True)
     before = cpu_seconds(pid)
     throughput = run(closed_loop("127.0.0.1", port, make, connections, seconds))
     cpu = (cpu_seconds(pid) - before) / max(1, throughput.sent)
     make.advance(throughput.sent)
     print(f"{name:>6} sustained  : {throughput.summary()}; server CPU {cpu * 1e6:.0f} us/request", flush=True)
-    at_rate = run(open_loop("127.0.0.1", port, make, rate, seconds))
-    make.advance(at_rate.sent)
-    print(f"{name:>6} at {rate:,.0f}/s : {at_rate.summary()}", flush=True)
     return Measured(name, throughput, at_rate, cpu)
 
 
@@ -198,7 +201,7 @@ def batch_metrics(port: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", choices=list(SHAPES), default="split")
+    parser.add_argument("--shape", choices=list(SHAPES), default="all-in-one")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--connections", type=int, default=64)
