@@ -108,6 +108,11 @@ class WebhookIntake:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[Arrival] = asyncio.Queue()
 
+    @property
+    def waiting(self) -> int:
+        """Webhooks queued for the next batches (not yet being committed)."""
+        return self._queue.qsize()
+
     async def submit(self, kind: str, body: bytes, headers: Mapping[str, str], *, payload: object,
                      phone_number_ids: list[str], inline_limit: int, tenant_id: UUID | None = None,
                      hook_id: UUID | None = None, hook_name: str | None = None,
