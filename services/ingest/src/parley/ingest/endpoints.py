@@ -21,6 +21,7 @@ from parley.kit.service import CurrentService
 router = APIRouter(tags=["webhooks"])
 
 REQUESTS = Counter("parley_ingest_webhook_requests_total", "WhatsApp webhook POSTs by outcome", ["outcome"])
+_STORED = REQUESTS.labels("stored")
 VERIFICATIONS = Counter("parley_ingest_verifications_total", "Subscription handshakes by outcome", ["outcome"])
 
 
@@ -55,10 +56,11 @@ def _refuse(outcome: str, code: str, message: str, status: int, headers: dict[st
 
 
 async def accept_notification(body: bytes | None, headers: Mapping[str, str], settings: IngestSettings,
-                              intake: WebhookIntake) -> Answer:
+                              intake: WebhookIntake, traceparent: str | None = None) -> Answer:
     """Every check and the durable store of one WhatsApp POST; ``body`` is None when it was over the limit.
 
-    Shared by the FastAPI route and the ASGI fast path, so both answer exactly alike.
+    Shared by the FastAPI route and the ASGI fast path, so both answer exactly alike. ``traceparent`` is the
+    request's span (the active span's when omitted).
     """
     if body is None:
         return _refuse("too_large", "payload_too_large", f"the body exceeds {settings.max_body_bytes} bytes", 413)
@@ -71,11 +73,11 @@ async def accept_notification(body: bytes | None, headers: Mapping[str, str], se
     try:
         webhook_id = await intake.submit("whatsapp", body, headers, payload=payload,
                                          phone_number_ids=normalizer.phone_number_ids(payload),
-                                         inline_limit=settings.inline_payload_bytes)
+                                         inline_limit=settings.inline_payload_bytes, traceparent=traceparent)
     except IntakeUnavailable:
         return _refuse("unavailable", "unavailable", "the webhook could not be stored; retry", 503,
                        {"Retry-After": "1"})
-    REQUESTS.labels("stored").inc()
+    _STORED.inc()
     return Answer(200, {"success": True, "webhook_id": str(webhook_id)})
 
 

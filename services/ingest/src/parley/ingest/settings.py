@@ -18,7 +18,8 @@ class IngestSettings(ServiceSettings, EncryptionSettings):
     app_secrets: Annotated[list[SecretStr], NoDecode] = [SecretStr("dev-only-app-secret")]
     verify_token: SecretStr = SecretStr("dev-only-verify-token")
     admin_token: SecretStr = SecretStr("dev-only-admin-token")
-    intake_writers: int = 2
+    #: Concurrent group commits; more writers keep a slow fsync from holding up the next batch.
+    intake_writers: int = 4
     intake_max_batch: int = 256
     gauges_interval_seconds: float = 15.0
     max_body_bytes: int = 3 * 1024 * 1024 + 256 * 1024
