@@ -13,6 +13,7 @@ from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.auth import Principal
 from parley.sender import outbound
+from parley.sender.admission import claim_due
 from parley.sender.graph import GraphClient
 from parley.sender.models import kit_tables
 from parley.sender.worker import Sender
@@ -132,7 +133,8 @@ class LostAnswer(httpx.AsyncBaseTransport):
 def lossy_sender(sender: Harness, *, deliver: bool) -> Sender:
     settings = sender.sender.settings
     graph = GraphClient(settings.graph_api_url, timeout_seconds=5, transport=LostAnswer(deliver))
-    return Sender(sender.service.db, sender.service.store, sender.sender.cipher, graph, settings)
+    return Sender(sender.service.db, sender.service.store, sender.sender.cipher, graph, settings,
+                  sender.sender.admission)
 
 
 def meta_status(sender: Harness, number: str, wamid: str, client_message_id: uuid.UUID) -> Envelope:
@@ -170,7 +172,7 @@ async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_per
     assert await sender.sends(client_message_id) == []
 
     impatient = Sender(sender.service.db, sender.service.store, sender.sender.cipher, sender.sender.graph,
-                       sender.sender.settings.model_copy(update={"in_doubt_grace_seconds": 0}))
+                       sender.sender.settings.model_copy(update={"in_doubt_grace_seconds": 0}), sender.sender.admission)
     await impatient.sweep()
     accepted = await sender.settle(client_message_id, "accepted")
     assert [s["wamid"] for s in await sender.sends(client_message_id)] == [accepted.wamid]
@@ -180,7 +182,7 @@ async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender:
     number = await sender.channel()
     client_message_id = await sender.request(number)
     async with sender.service.db.unit_of_work() as session:  # claimed, then the process "died"
-        claimed = await outbound.claim_due(session, sender.sender.cipher, 1000)
+        claimed = await claim_due(session, sender.service.store, sender.sender.cipher, 1000, sender.sender.admission)
     assert (await sender.message(client_message_id)).status == "sending"
     async with sender.service.db.unit_of_work() as session:
         await outbound.mark_in_doubt(session, 0)

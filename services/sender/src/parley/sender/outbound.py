@@ -19,19 +19,19 @@ from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageRequested, MessageStatus, MetaError
 from parley.kit.consumer import PoisonMessage
-from parley.kit.crypto import CryptoError, TenantCipher
+from parley.kit.errors import DomainError
 from parley.kit.eventstore import EventStore
+from parley.sender import pools
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
 from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
-from parley.sender.limits import NumberPacer
 from parley.sender.models import Channel, OutboundMessage
 
 AGGREGATE = "outbound-message"
@@ -56,6 +56,7 @@ class Claimed:
     """A message in ``sending``, ready for its Graph call."""
 
     id: int
+    tenant_id: UUID
     phone_number_id: str
     access_token: str
     body: dict[str, Any]
@@ -80,22 +81,52 @@ async def accept_request(session: AsyncSession, store: EventStore, envelope: Env
         raise PoisonMessage("message.requested without a tenant id")
     request = MessageRequested.model_validate(envelope.data)
     now = datetime.now(UTC)
+    if request.pool_id is not None:
+        await _accept_pool_request(session, store, envelope.tenantid, request, now)
+        return
+    await _queue(session, store, envelope.tenantid, request, request.phone_number_id or "", now)
+
+
+async def _accept_pool_request(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
+                               now: datetime) -> None:
+    """Pick the pool's number for this customer (sticky, else round robin over healthy members), then queue."""
+    existing = (await session.execute(select(OutboundMessage.id).where(
+        OutboundMessage.tenant_id == tenant_id, OutboundMessage.client_message_id == request.client_message_id,
+    ))).scalar_one_or_none()
+    if existing is not None:  # a redelivery: keep the number picked the first time
+        await _queue(session, store, tenant_id, request, "", now)
+        return
+    try:
+        phone_number_id = await pools.pick_number(session, tenant_id, request.pool_id, request.to)
+    except DomainError as exc:  # unknown pool, or no member that can send
+        await _queue(session, store, tenant_id, request, "", now, refused=(exc.code, exc.message))
+        return
+    await pools.note_outbound(session, tenant_id, request.to, phone_number_id)
+    await _queue(session, store, tenant_id, request, phone_number_id, now)
+
+
+async def _queue(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
+                 phone_number_id: str, now: datetime, refused: tuple[str, str] | None = None) -> None:
+    """Insert the queued message once; a repeat gets the original outcome; a refusal fails it at once."""
     inserted = await session.execute(
         insert(OutboundMessage).values(
-            tenant_id=envelope.tenantid, client_message_id=request.client_message_id,
-            phone_number_id=request.phone_number_id, recipient=request.to, type=request.type,
+            tenant_id=tenant_id, client_message_id=request.client_message_id, pool_id=request.pool_id,
+            phone_number_id=phone_number_id, recipient=request.to, type=request.type,
             body=graph_body(request), status="queued", attempts=0, next_attempt_at=now, version=0,
             requested_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"]).returning(OutboundMessage.id))
-    message = await _locked(session, envelope.tenantid, request.client_message_id)
+    message = await _locked(session, tenant_id, request.client_message_id)
     if inserted.scalar_one_or_none() is None:
         if message.status in FINAL:
             await _publish_outcome(session, store, message)
         return
-    channel = await session.get(Channel, request.phone_number_id)
-    if channel is None or channel.tenant_id != envelope.tenantid:
+    if refused is not None:
+        await _fail(session, store, message, 0, *refused)
+        return
+    channel = await session.get(Channel, phone_number_id)
+    if channel is None or channel.tenant_id != tenant_id:
         await _fail(session, store, message, 0, "channel_not_found",
-                    f"phone number {request.phone_number_id} is not registered to this tenant")
+                    f"phone number {phone_number_id} is not registered to this tenant")
 
 
 async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUID) -> OutboundMessage:
@@ -105,56 +136,6 @@ async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUI
 
 
 # -- sending (the worker's transactions) -----------------------------------------------------------
-
-
-async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int,
-                    pacer: NumberPacer | None = None) -> list[Claimed]:
-    """Move due messages of active channels to ``sending`` (SKIP LOCKED: replicas share the queue).
-
-    With a ``pacer``, a message whose number is at its throughput limit goes back to ``queued`` until
-    the pacer says it may go: it waits, it is not failed, and Meta never sees it over the limit.
-    """
-    due = (select(OutboundMessage.id)
-           .join(Channel, and_(Channel.phone_number_id == OutboundMessage.phone_number_id,
-                               Channel.tenant_id == OutboundMessage.tenant_id))
-           .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= text("now()"),
-                  Channel.status == "active")
-           .order_by(OutboundMessage.next_attempt_at).limit(limit)
-           .with_for_update(of=OutboundMessage, skip_locked=True))
-    rows = (await session.execute(
-        update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
-        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"))
-        .returning(OutboundMessage.id, OutboundMessage.phone_number_id, OutboundMessage.body)
-    )).all()
-    tokens: dict[str, str | None] = {}
-    claimed = []
-    for message_id, phone_number_id, body in rows:
-        if phone_number_id not in tokens:
-            tokens[phone_number_id] = await _token(session, cipher, phone_number_id)
-        token = tokens[phone_number_id]
-        if token is None:  # no readable token: hold the message like a 190 would
-            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id)
-                                  .values(status="queued", attempts=OutboundMessage.attempts - 1))
-            continue
-        wait = await pacer.wait_seconds(phone_number_id) if pacer is not None else 0.0
-        if wait > 0:
-            MESSAGES.labels("paced", "").inc()
-            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(
-                status="queued", attempts=OutboundMessage.attempts - 1,
-                next_attempt_at=func.now() + timedelta(seconds=wait)))
-            continue
-        claimed.append(Claimed(message_id, phone_number_id, token, body))
-    return claimed
-
-
-async def _token(session: AsyncSession, cipher: TenantCipher, phone_number_id: str) -> str | None:
-    channel = await session.get(Channel, phone_number_id)
-    if channel is None:
-        return None
-    try:
-        return await channels.access_token(session, cipher, channel)
-    except CryptoError:
-        return None
 
 
 async def apply_outcome(session: AsyncSession, store: EventStore, message_id: int, outcome: SendOutcome,
@@ -203,6 +184,15 @@ def _retry_later(message: OutboundMessage, code: int | None, reason: str, policy
                  rng: random.Random | None) -> None:
     message.status, message.last_error = "queued", reason
     message.next_attempt_at = now + timedelta(seconds=backoff_seconds(code, message.attempts, policy.retry, rng))
+
+
+async def refuse(session: AsyncSession, store: EventStore, message_id: int, code: int, title: str,
+                 reason: str) -> None:
+    """Fail a claimed message before any Graph call (Meta would refuse it the same way)."""
+    message = (await session.execute(select(OutboundMessage).where(OutboundMessage.id == message_id)
+                                     .execution_options(populate_existing=True))).scalar_one()
+    message.attempts, message.updated_at = message.attempts - 1, datetime.now(UTC)
+    await _fail(session, store, message, code, title, reason)
 
 
 async def _accept(session: AsyncSession, store: EventStore, message: OutboundMessage, wamid: str) -> None:
