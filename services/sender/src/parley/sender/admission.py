@@ -91,7 +91,7 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
             continue
         if item.phone_number_id in held_until:  # spread the number's waiting messages one interval apart
             held_until[item.phone_number_id] += timedelta(seconds=1 / rate)
-            batch.hold(item, held_until[item.phone_number_id], "waiting for the number's throughput")
+            batch.hold(item, held_until[item.phone_number_id], "waiting for a limit: number_throughput")
             continue
         if admission.limits is not None:
             verdict = await admission.limits.admit(item.phone_number_id, rate, recipient=item.recipient,
