@@ -96,14 +96,17 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
         if admission.limits is not None:
             verdict = await admission.limits.admit(item.phone_number_id, rate, recipient=item.recipient,
                                                    tenant_id=item.tenant_id, quotas=quotas.get(item.tenant_id))
-            if verdict.wait_seconds > 0:
+            if not verdict.admitted:
                 HELD.labels(verdict.held_by or "").inc()
                 at = now + timedelta(seconds=verdict.wait_seconds)
                 if verdict.held_by == "number_throughput":
                     held_until[item.phone_number_id] = at
                 batch.hold(item, at, f"waiting for a limit: {verdict.held_by}")
                 continue
-        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body))
+            delay = verdict.wait_seconds
+        else:
+            delay = 0.0
+        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body, delay))
     if batch.requeue:
         await session.execute(update(OutboundMessage), batch.requeue)
     for item in batch.refuse:

@@ -3,10 +3,11 @@
 One script decides for one send, atomically, against Valkey's own clock (``TIME``) so replicas on
 different hosts agree:
 
-- the number's throughput and the (number, recipient) pair rate are GCRA: each key holds a
-  theoretical arrival time (TAT); a send may go when TAT minus the burst tolerance has passed. With
-  a burst of 1 the number's sends are evenly spaced, so no sliding second ever holds more than its
-  limit (what Meta counts for 130429);
+- the number's throughput is a schedule of evenly spaced slots (GCRA with a burst of 1: the key
+  holds the next free slot). A send reserves the next slot when it is at most ``lookahead`` away and
+  waits for it, so one claim can fill a number's next fraction of a second, and no sliding second
+  ever holds more than the limit (what Meta counts for 130429);
+- the (number, recipient) pair rate is GCRA with a burst (Meta lets bursts borrow from the future);
 - the tenant's plan quotas are fixed windows (calendar minute, hour and day, UTC) counted per tenant.
 
 Nothing is counted unless every limit lets the send go, so a send that waits for one limit does
@@ -20,23 +21,26 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-#: KEYS: number TAT, pair TAT, quota prefix. ARGV: number interval, number tolerance, pair interval,
-#: pair tolerance (µs; pair interval 0 = no pair limit), then per-minute, per-hour, per-day quotas (-1 = none).
-#: Returns {0, 0} when the send may go (and is counted), else {µs to wait, index of the limit that holds it}.
+#: KEYS: number TAT, pair TAT, quota prefix. ARGV: number interval, number lookahead, pair interval, pair
+#: tolerance (µs; pair interval 0 = no pair limit), then per-minute, per-hour, per-day quotas (-1 = none).
+#: Returns {µs, 0} when the send is admitted (and counted) to go after that delay - the number's next free
+#: slot, at most the lookahead away - else {µs to wait before asking again, index of the limit that holds it}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local waits = {0, 0, 0, 0, 0}
-local tats = {}
-for i = 1, 2 do
-  local interval = tonumber(ARGV[2 * i - 1])
-  if interval > 0 then
-    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-    if tat < now then tat = now end
-    local allowed_at = tat - tonumber(ARGV[2 * i])
-    if now < allowed_at then waits[i] = allowed_at - now end
-    tats[i] = tat + interval
-  end
+local number_interval = tonumber(ARGV[1])
+local number_tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if number_tat < now then number_tat = now end
+local delay = number_tat - now
+if delay > tonumber(ARGV[2]) then waits[1] = delay - tonumber(ARGV[2]) end
+local pair_interval = tonumber(ARGV[3])
+local pair_tat = nil
+if pair_interval > 0 then
+  pair_tat = tonumber(redis.call('GET', KEYS[2]) or now)
+  if pair_tat < now then pair_tat = now end
+  local allowed_at = pair_tat - tonumber(ARGV[4])
+  if now < allowed_at then waits[2] = allowed_at - now end
 end
 local seconds = tonumber(t[1])
 local windows = {60, 3600, 86400}
@@ -57,10 +61,11 @@ for i = 1, 5 do
   if waits[i] > longest then longest, which = waits[i], i end
 end
 if longest > 0 then return {longest, which} end
-for i = 1, 2 do
-  if tats[i] then
-    redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil((tats[i] - now) / 1000) + 1000)
-  end
+local next_tat = number_tat + number_interval
+redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil((next_tat - now) / 1000) + 1000)
+if pair_tat then
+  pair_tat = pair_tat + pair_interval
+  redis.call('SET', KEYS[2], pair_tat, 'PX', math.ceil((pair_tat - now) / 1000) + 1000)
 end
 for i = 1, 3 do
   if quota_keys[i] then
@@ -68,7 +73,7 @@ for i = 1, 3 do
     redis.call('EXPIRE', quota_keys[i], windows[i] + 60)
   end
 end
-return {0, 0}
+return {delay, 0}
 """
 
 #: The limit that holds a send, by the script's index.
@@ -95,16 +100,24 @@ class Quotas:
 
 @dataclass(frozen=True)
 class Verdict:
+    """Admitted (``held_by`` None): send after ``wait_seconds`` (its reserved slot). Held: ask again then."""
+
     wait_seconds: float
     held_by: str | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.held_by is None
 
 
 class SendLimits:
     """Decides, for one send, whether it may go now (and counts it) or how long it waits and why."""
 
-    def __init__(self, redis: Redis, *, pair: PairRate | None = None, prefix: str = "parley:sender:") -> None:
+    def __init__(self, redis: Redis, *, pair: PairRate | None = None, lookahead_seconds: float = 0.0,
+                 prefix: str = "parley:sender:") -> None:
         self.redis = redis
         self.pair = pair
+        self.lookahead_us = round(lookahead_seconds * 1_000_000)
         self.prefix = prefix
         self._script = redis.register_script(_ADMIT)
 
@@ -120,7 +133,7 @@ class SendLimits:
         quotas = quotas or Quotas()
         keys = [f"{self.prefix}pace:{phone_number_id}", f"{self.prefix}pair:{phone_number_id}:{recipient}",
                 f"{self.prefix}quota:{tenant_id}"]
-        args = [number_interval, 0, pair_interval, pair_tolerance,
+        args = [number_interval, self.lookahead_us, pair_interval, pair_tolerance,
                 *(-1 if q is None else q for q in (quotas.per_minute, quotas.per_hour, quotas.per_day))]
         wait_us, which = await self._script(keys=keys, args=args)
         return Verdict(int(wait_us) / 1_000_000, HELD_BY.get(int(which)))
@@ -140,7 +153,8 @@ class NumberPacer:
 
     async def wait_seconds(self, phone_number_id: str) -> float:
         """0.0 when this send may go now (and is counted); otherwise seconds until it may (not counted)."""
-        return (await self.limits.admit(phone_number_id, self.per_second)).wait_seconds
+        verdict = await self.limits.admit(phone_number_id, self.per_second)
+        return 0.0 if verdict.admitted else verdict.wait_seconds
 
     async def close(self) -> None:
         await self.limits.close()

@@ -45,7 +45,8 @@ def build(settings: SenderSettings | None = None) -> Service:
     )
     built = Service(definition)
     pair = PairRate(settings.pair_interval_seconds, settings.pair_burst) if settings.pair_interval_seconds else None
-    limits = SendLimits(Redis.from_url(settings.redis_url), pair=pair)
+    limits = SendLimits(Redis.from_url(settings.redis_url), pair=pair,
+                        lookahead_seconds=settings.pacing_lookahead_seconds)
     admission = Admission(limits, settings.throughput_per_second, policy, settings.window_settle_seconds)
     sender = Sender(built.db, store, cipher, graph, settings, admission)
 

@@ -60,6 +60,7 @@ class Claimed:
     phone_number_id: str
     access_token: str
     body: dict[str, Any]
+    delay_seconds: float = 0.0  # until the number's reserved slot
 
 
 def graph_body(request: MessageRequested) -> dict[str, Any]:

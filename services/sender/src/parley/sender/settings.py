@@ -19,6 +19,9 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
     claim_batch: int = Field(40, description="Messages one send loop claims per transaction")
     throughput_per_second: float = Field(
         80.0, gt=0, description="Sends per second per number, shared by all replicas through Valkey (Meta: 80 default)")
+    pacing_lookahead_seconds: float = Field(
+        0.25, ge=0, le=2, description="How far ahead a send loop may reserve a number's evenly spaced send slots "
+                                      "(and wait for them): larger fills a number's rate with fewer claims")
     pair_interval_seconds: float = Field(
         6.0, ge=0, description="Per (number, recipient): one message per this many seconds once the burst is used "
                                "(Meta's pair rate limit, 131056); 0 turns the pair limit off")

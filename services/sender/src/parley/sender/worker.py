@@ -65,8 +65,7 @@ class Sender:
         if not claimed:
             return 0
         crash_point("sender.after_claim")
-        outcomes = await asyncio.gather(*(self.graph.send(c.phone_number_id, c.access_token, c.body)
-                                          for c in claimed))
+        outcomes = await asyncio.gather(*(self._send_in_slot(c) for c in claimed))
         crash_point("sender.after_send")
         tallies: dict[str, health.Tally] = {}
         async with self.db.unit_of_work() as session:
@@ -79,6 +78,11 @@ class Sender:
                     await health.record(session, self.store, self.admission.health, phone_number_id,
                                         claimed_tenant(claimed, phone_number_id), tally)
         return len(claimed)
+
+    async def _send_in_slot(self, claimed: Claimed) -> SendOutcome:
+        if claimed.delay_seconds > 0:
+            await asyncio.sleep(claimed.delay_seconds)
+        return await self.graph.send(claimed.phone_number_id, claimed.access_token, claimed.body)
 
     async def sweep(self) -> tuple[int, int]:
         """Sends no process can still answer become in doubt; in-doubt sends past the grace go again."""
