@@ -27,7 +27,7 @@ from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageRequested, MessageStatus, MetaError
 from parley.kit.consumer import PoisonMessage
 from parley.kit.errors import DomainError
-from parley.kit.eventstore import EventStore
+from parley.kit.eventstore import Append, EventStore
 from parley.sender import pools
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
@@ -116,18 +116,17 @@ async def _queue(session: AsyncSession, store: EventStore, tenant_id: UUID, requ
             body=graph_body(request), status="queued", attempts=0, next_attempt_at=now, version=0,
             requested_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"]).returning(OutboundMessage.id))
-    message = await _locked(session, tenant_id, request.client_message_id)
     if inserted.scalar_one_or_none() is None:
+        message = await _locked(session, tenant_id, request.client_message_id)
         if message.status in FINAL:
             await _publish_outcome(session, store, message)
         return
-    if refused is not None:
-        await _fail(session, store, message, 0, *refused)
-        return
-    channel = await session.get(Channel, phone_number_id)
-    if channel is None or channel.tenant_id != tenant_id:
-        await _fail(session, store, message, 0, "channel_not_found",
-                    f"phone number {phone_number_id} is not registered to this tenant")
+    if refused is None:
+        channel = await session.get(Channel, phone_number_id)
+        if channel is not None and channel.tenant_id == tenant_id:
+            return
+        refused = ("channel_not_found", f"phone number {phone_number_id} is not registered to this tenant")
+    await _fail(session, store, await _locked(session, tenant_id, request.client_message_id), 0, *refused)
 
 
 async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUID) -> OutboundMessage:
@@ -142,24 +141,41 @@ async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUI
 async def apply_outcome(session: AsyncSession, store: EventStore, message_id: int, outcome: SendOutcome,
                         policy: Policy, rng: random.Random | None = None) -> str:
     """Record what the Graph call told us; returns the message's new state."""
-    query = select(OutboundMessage).where(OutboundMessage.id == message_id, OutboundMessage.status.in_(IN_FLIGHT))
-    message = (await session.execute(query.with_for_update().execution_options(populate_existing=True))) \
-        .scalar_one_or_none()
-    if message is None:  # Meta's status settled it first
-        return "settled"
-    now = datetime.now(UTC)
-    message.updated_at = now
-    if isinstance(outcome, Accepted):
-        await _accept(session, store, message, outcome.wamid)
-    elif isinstance(outcome, Unknown):
-        message.status, message.last_error = "in_doubt", outcome.reason
-        MESSAGES.labels("in_doubt", "").inc()
-    elif isinstance(outcome, NotSent):
-        _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
-        MESSAGES.labels("retried", "").inc()
-    else:
-        await _rejected(session, store, message, outcome, policy, now, rng)
-    return message.status
+    return (await apply_outcomes(session, store, [(message_id, outcome)], policy, rng))[message_id]
+
+
+async def apply_outcomes(session: AsyncSession, store: EventStore, results: list[tuple[int, SendOutcome]],
+                         policy: Policy, rng: random.Random | None = None) -> dict[int, str]:
+    """Record a round's Graph answers (one lock query, one append for the acceptances); new state per message."""
+    query = (select(OutboundMessage)
+             .where(OutboundMessage.id.in_([i for i, _ in results]), OutboundMessage.status.in_(IN_FLIGHT))
+             .order_by(OutboundMessage.id).with_for_update().execution_options(populate_existing=True))
+    messages = {m.id: m for m in (await session.execute(query)).scalars()}
+    now, states, accepted = datetime.now(UTC), {}, []
+    for message_id, outcome in results:
+        message = messages.get(message_id)
+        if message is None:  # Meta's status settled it first
+            states[message_id] = "settled"
+            continue
+        message.updated_at = now
+        if isinstance(outcome, Accepted):
+            message.status, message.wamid, message.last_error = "accepted", outcome.wamid, None
+            accepted.append(_status_append(message))
+            message.version += 1
+            MESSAGES.labels("accepted", "").inc()
+        elif isinstance(outcome, Unknown):
+            message.status, message.last_error = "in_doubt", outcome.reason
+            MESSAGES.labels("in_doubt", "").inc()
+        elif isinstance(outcome, NotSent):
+            _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
+            MESSAGES.labels("retried", "").inc()
+        else:
+            await _rejected(session, store, message, outcome, policy, now, rng)
+        states[message_id] = message.status
+    if accepted:
+        await store.record_many(session, accepted)
+    await session.flush()
+    return states
 
 
 async def _rejected(session: AsyncSession, store: EventStore, message: OutboundMessage, outcome: Rejected,
@@ -211,6 +227,13 @@ async def _fail(session: AsyncSession, store: EventStore, message: OutboundMessa
 
 
 async def _publish_outcome(session: AsyncSession, store: EventStore, message: OutboundMessage) -> None:
+    await store.record_many(session, [_status_append(message)])
+    message.version += 1
+    await session.flush()
+
+
+def _status_append(message: OutboundMessage) -> Append:
+    """The message's outcome as a ``message.status`` event (origin sender), next in its aggregate."""
     errors = [] if message.status == "accepted" else [MetaError(
         code=message.error_code or 0, title=message.error_title, message=message.last_error,
         details=message.error_details)]
@@ -218,11 +241,8 @@ async def _publish_outcome(session: AsyncSession, store: EventStore, message: Ou
                            phone_number_id=message.phone_number_id, recipient_id=message.recipient,
                            timestamp=datetime.now(UTC), origin="sender", errors=errors,
                            biz_opaque_callback_data=str(message.client_message_id))
-    await store.record(session, status, aggregate_type=AGGREGATE,
-                       aggregate_id=f"{message.tenant_id}:{message.client_message_id}",
-                       expected_version=message.version, tenant_id=message.tenant_id)
-    message.version += 1
-    await session.flush()
+    return Append(status, AGGREGATE, f"{message.tenant_id}:{message.client_message_id}", message.version,
+                  message.tenant_id)
 
 
 # -- in-doubt sends ------------------------------------------------------------------------------

@@ -69,9 +69,10 @@ class Sender:
         crash_point("sender.after_send")
         tallies: dict[str, health.Tally] = {}
         async with self.db.unit_of_work() as session:
+            states = await outbound.apply_outcomes(session, self.store, [(c.id, o) for c, o in zip(
+                claimed, outcomes, strict=True)], self.policy)
             for message, outcome in zip(claimed, outcomes, strict=True):
-                state = await outbound.apply_outcome(session, self.store, message.id, outcome, self.policy)
-                _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, state)
+                _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, states[message.id])
             for phone_number_id in sorted(tallies):  # one lock order for every replica
                 tally = tallies[phone_number_id]
                 if tally.outcomes or tally.accepted or tally.failed:
