@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from parley.contracts.events.accounts import PhoneNumberQualityUpdated
 from parley.contracts.events.messages import MessageStatus, MetaError
 from parley.sender.health import HealthPolicy
 from parley.sender.worker import Sender
@@ -106,3 +107,19 @@ async def test_a_manual_pause_holds_messages_and_is_tenant_scoped(sender: Harnes
     sender.principal = owner
     await sender.client.post(f"/v1/channels/{number}/resume")
     await sender.settle(waiting, "accepted")
+
+
+async def test_a_quality_drop_reported_by_meta_slows_the_number_until_it_recovers(sender: Harness) -> None:
+    number = await sender.channel()
+    row = await sender.channel_row(number)
+
+    async def notice(event: str) -> dict[str, object]:
+        await sender.consume("sender.quality", PhoneNumberQualityUpdated(
+            waba_id=row.waba_id, display_phone_number="15550100", event=event, current_limit="TIER_1K"))
+        return (await sender.client.get(f"/v1/channels/{number}/stats")).json()
+
+    flagged = await notice("FLAGGED")
+    assert flagged["effective_throughput_per_second"] == 40 and "FLAGGED" in flagged["slowed_reason"]
+    assert (await notice("UNFLAGGED"))["effective_throughput_per_second"] == 80
+    reasons = [e["data"].get("reason") for e in await sender.events("channel.updated", number)]
+    assert reasons == ["FLAGGED: sending slowed down", "UNFLAGGED: sending at full rate again"]

@@ -1,4 +1,4 @@
-"""Kafka subscriptions of the sender: requests to queue, Meta statuses, customers' messages, tenants' plans."""
+"""Kafka subscriptions of the sender: requests, Meta statuses, customers' messages, tenants' plans, quality."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.consumer import Subscription
 from parley.kit.eventstore import EventStore
-from parley.sender import health, outbound, plans, windows
+from parley.sender import health, outbound, plans, quality, windows
 
 
 def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscription]:
@@ -28,10 +28,14 @@ def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscr
     async def tenants(session: AsyncSession, envelope: Envelope) -> None:
         await plans.apply_tenant_event(session, envelope)
 
+    async def quality_notices(session: AsyncSession, envelope: Envelope) -> None:
+        await quality.apply_quality_update(session, store, envelope)
+
     return [
         Subscription("sender.requests", ("message.requested",), queue,
                      event_types=frozenset({"message.requested"})),
         Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"})),
         Subscription("sender.inbound", ("message.received",), inbound, event_types=frozenset({"message.received"})),
         Subscription("sender.tenants", ("tenant.changed",), tenants, event_types=plans.EVENT_TYPES),
+        Subscription("sender.quality", ("waba.updated",), quality_notices, event_types=quality.EVENT_TYPES),
     ]
