@@ -125,7 +125,8 @@ async def _claim(session: AsyncSession, limit: int) -> list[_Due]:
            .with_for_update(of=OutboundMessage, skip_locked=True))
     rows = (await session.execute(
         update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
-        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"))
+        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"),
+                attempted_at=text("now()"))
         .returning(OutboundMessage.id, OutboundMessage.tenant_id, OutboundMessage.phone_number_id,
                    OutboundMessage.recipient, OutboundMessage.type, OutboundMessage.body, OutboundMessage.attempts,
                    OutboundMessage.requested_at)

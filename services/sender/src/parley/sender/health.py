@@ -151,10 +151,18 @@ def effective_rate(configured: float, health: ChannelHealth | None, policy: Heal
 
 async def apply_meta_status(session: AsyncSession, store: EventStore, policy: HealthPolicy,
                             status: MessageStatus, tenant_id: UUID) -> None:
-    """Meta's delivery statuses feed the number's statistics and health (delivered: success; failed: failure)."""
+    """Meta's delivery statuses feed the number's statistics and health (delivered: success; failed: failure).
+
+    Every status also moves the number's watermark: the latest Meta time seen, which in-doubt resends wait for.
+    """
     channel = await session.get(Channel, status.phone_number_id)
     if channel is None or channel.tenant_id != tenant_id:
         return  # not one of this tenant's numbers here
+    statement = insert(ChannelHealth).values(phone_number_id=status.phone_number_id, tenant_id=tenant_id,
+                                             updated_at=datetime.now(UTC), status_watermark=status.timestamp)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["phone_number_id"],
+        set_={"status_watermark": func.greatest(ChannelHealth.status_watermark, statement.excluded.status_watermark)}))
     tally = Tally()
     if status.status == "delivered":
         tally.success(delivered=1)

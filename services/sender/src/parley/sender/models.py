@@ -72,6 +72,8 @@ class OutboundMessage(Base):
     version: Mapped[int] = mapped_column(Integer, default=0, comment="Events recorded for this message")
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          comment="When the latest attempt was claimed")
 
 
 class Pool(Base):
@@ -116,6 +118,8 @@ class ChannelHealth(Base):
     slowed_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="Until then the number sends slower (131048 spam limit, quality drop)")
     slowed_reason: Mapped[str | None] = mapped_column(Text)
+    status_watermark: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="Latest Meta status time consumed for the number (in-doubt resends)")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -32,7 +32,7 @@ from parley.sender import pools
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
 from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
-from parley.sender.models import Channel, OutboundMessage
+from parley.sender.models import Channel, ChannelHealth, OutboundMessage
 
 AGGREGATE = "outbound-message"
 FINAL = ("accepted", "failed")
@@ -257,13 +257,22 @@ async def mark_in_doubt(session: AsyncSession, older_than_seconds: float) -> int
     return result.rowcount or 0
 
 
-async def resend_unconfirmed(session: AsyncSession, grace_seconds: float) -> int:
-    """In doubt for longer than the grace period with no status from Meta: it was never accepted."""
+async def resend_unconfirmed(session: AsyncSession, grace_seconds: float, margin_seconds: float = 2.0) -> int:
+    """In doubt past the grace period, and Meta's statuses of the number have moved past the attempt: resend.
+
+    The watermark (latest Meta status time consumed for the number) proves the status pipeline is not
+    just lagging: statuses Meta stamped after our attempt arrived, and none named this message.
+    """
+    watermark_passed = select(ChannelHealth.phone_number_id).where(
+        ChannelHealth.phone_number_id == OutboundMessage.phone_number_id,
+        ChannelHealth.status_watermark > OutboundMessage.attempted_at + timedelta(seconds=margin_seconds))
     result = await session.execute(
         update(OutboundMessage).where(OutboundMessage.status == "in_doubt",
-                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds))
+                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds),
+                                      watermark_passed.exists())
         .values(status="queued", next_attempt_at=text("now()"), updated_at=text("now()"),
-                last_error="no status from Meta within the grace period: sending again"))
+                last_error="Meta's later statuses for the number never named this send: sending again")
+        .execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 

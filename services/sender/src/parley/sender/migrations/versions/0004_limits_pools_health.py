@@ -1,4 +1,5 @@
-"""Per-number throughput and pause, sender pools, health statistics, customer windows, tenant plans.
+"""Per-number throughput and pause, sender pools, health statistics, customer windows, tenant plans, and
+the in-doubt watermark (attempt times, latest Meta status time per number).
 
 Revision ID: 0004
 """
@@ -21,6 +22,7 @@ def upgrade() -> None:
                   schema=SCHEMA)
     op.add_column("channels", sa.Column("paused_reason", sa.Text()), schema=SCHEMA)
     op.add_column("outbound_messages", sa.Column("pool_id", sa.Uuid()), schema=SCHEMA)
+    op.add_column("outbound_messages", sa.Column("attempted_at", sa.DateTime(timezone=True)), schema=SCHEMA)
     op.create_table(
         "pools",
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -49,6 +51,7 @@ def upgrade() -> None:
         sa.Column("last_failure_at", sa.DateTime(timezone=True)),
         sa.Column("slowed_until", sa.DateTime(timezone=True)),
         sa.Column("slowed_reason", sa.Text()),
+        sa.Column("status_watermark", sa.DateTime(timezone=True)),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         schema=SCHEMA,
     )
@@ -74,6 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("tenant_plans", "customer_contacts", "channel_health", "pool_members", "pools"):
         op.drop_table(table, schema=SCHEMA)
+    op.drop_column("outbound_messages", "attempted_at", schema=SCHEMA)
     op.drop_column("outbound_messages", "pool_id", schema=SCHEMA)
     for column in ("paused_reason", "paused", "throughput_per_second"):
         op.drop_column("channels", column, schema=SCHEMA)
