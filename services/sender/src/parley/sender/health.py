@@ -134,7 +134,8 @@ async def resume(session: AsyncSession, store: EventStore, phone_number_id: str)
 
 
 async def _publish(session: AsyncSession, store: EventStore, phone_number_id: str, update: ChannelUpdated) -> None:
-    channel = await session.get(Channel, phone_number_id)
+    # The channel row lock orders this number's events against the API's (token, throughput, pause).
+    channel = await session.get(Channel, phone_number_id, with_for_update=True)
     if channel is None:
         return
     version = await store.version_of(session, "channel", phone_number_id)

@@ -71,8 +71,10 @@ class Sender:
         async with self.db.unit_of_work() as session:
             states = await outbound.apply_outcomes(session, self.store, [(c.id, o) for c, o in zip(
                 claimed, outcomes, strict=True)], self.policy)
-            for message, outcome in zip(claimed, outcomes, strict=True):
-                _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, states[message.id])
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, states[message.id])
+        # Health in its own transaction: a problem there must never undo the record of what was sent.
+        async with self.db.unit_of_work() as session:
             for phone_number_id in sorted(tallies):  # one lock order for every replica
                 tally = tallies[phone_number_id]
                 if tally.outcomes or tally.accepted or tally.failed:
