@@ -35,7 +35,7 @@ class Admission:
     limits: SendLimits | None
     default_per_second: float
     health: HealthPolicy
-    window_settle_seconds: float = 5.0
+    window_settle_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

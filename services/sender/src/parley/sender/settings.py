@@ -33,8 +33,9 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
                                                             "(spam rate limit)")
     slow_seconds: float = Field(600.0, ge=0, description="How long a number stays slowed after 131048")
     window_settle_seconds: float = Field(
-        5.0, ge=0, description="A free-form message with no known open window waits this long (from its request) "
-                               "for the customer's message to reach the sender before it is refused")
+        30.0, ge=0, description="A free-form message with no known open window waits this long (from its request) "
+                                "for the customer's message to reach the sender (the inbound consumer may lag) "
+                                "before it is refused")
     gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
     idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
     in_doubt_grace_seconds: float = Field(
