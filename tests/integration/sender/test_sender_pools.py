@@ -85,6 +85,8 @@ async def test_a_pool_spreads_new_customers_round_robin_and_each_customer_keeps_
     for customer in customers[:3]:
         again = await sender.request(None, to=customer, pool_id=pool_id)
         assert (await sender.message(again)).phone_number_id == picked[customer], "sticky sender"
+    redelivered = await sender.request(None, first[customers[4]], to=customers[4], pool_id=pool_id)
+    assert (await sender.message(redelivered)).phone_number_id == picked[customers[4]], "a redelivery keeps its number"
     accepted = await sender.settle(first[customers[0]], "accepted")
     [sent] = await sender.sends(accepted.client_message_id)
     assert sent["phone_number_id"] == picked[customers[0]]
