@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from parley.contracts import Envelope
@@ -17,7 +19,6 @@ from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
 from parley.kit.auth import Principal, current_principal
 from parley.kit.service import Service
-from parley.sender import outbound
 from parley.sender.main import build
 from parley.sender.models import Channel, OutboundMessage, kit_tables
 from parley.sender.settings import SenderSettings
@@ -68,17 +69,25 @@ class Harness:
         assert response.status_code == 201, response.text
         return number
 
-    async def request(self, phone_number_id: str, client_message_id: uuid.UUID | None = None,
-                      to: str | None = None) -> uuid.UUID:
-        """What the consumer does with one ``message.requested`` (a hello_world template)."""
+    async def request(self, phone_number_id: str | None, client_message_id: uuid.UUID | None = None,
+                      to: str | None = None, *, pool_id: uuid.UUID | None = None,
+                      text: str | None = None) -> uuid.UUID:
+        """What the consumer does with one ``message.requested`` (a hello_world template, or free-form text)."""
         client_message_id = client_message_id or uuid.uuid4()
-        envelope = Envelope.wrap(MessageRequested(
-            client_message_id=client_message_id, phone_number_id=phone_number_id, to=to or unique_digits("1", 11),
-            type="template", content={"name": "hello_world", "language": {"code": "en_US"}},
-            requested_by=Requester(kind="api")), source="/tests", tenant_id=self.principal.tenant_id)
-        async with self.service.db.unit_of_work() as session:
-            await outbound.accept_request(session, self.service.store, envelope)
+        kind, content = ("text", {"body": text}) if text is not None else \
+            ("template", {"name": "hello_world", "language": {"code": "en_US"}})
+        await self.consume("sender.requests", MessageRequested(
+            client_message_id=client_message_id, phone_number_id=phone_number_id, pool_id=pool_id,
+            to=to or unique_digits("1", 11), type=kind, content=content, requested_by=Requester(kind="api")))
         return client_message_id
+
+    async def consume(self, consumer: str, payload: BaseModel, tenant_id: uuid.UUID | None = None,
+                      time: datetime | None = None) -> None:
+        """Hand one event to the sender's subscription ``consumer``, in a transaction like the consumer's."""
+        [subscription] = [s for s in self.service.definition.subscriptions if s.consumer == consumer]
+        envelope = Envelope.wrap(payload, source="/tests", tenant_id=tenant_id or self.principal.tenant_id, time=time)
+        async with self.service.db.unit_of_work() as session:
+            await subscription.handler(session, envelope)
 
     async def message(self, client_message_id: uuid.UUID) -> OutboundMessage:
         async with self.service.db.unit_of_work() as session:
@@ -128,7 +137,8 @@ def sender_settings(platform: Platform, sandbox_url: str, **overrides: Any) -> S
     return SenderSettings(database_url=platform.database_url(SENDER), graph_api_url=f"{sandbox_url}/v23.0",
                           redis_url=platform.infra.redis_url,
                           retry_base_seconds=0.05, retry_max_seconds=0.2, pair_backoff_base_seconds=0.1,
-                          graph_timeout_seconds=5, in_doubt_grace_seconds=3600, **overrides)
+                          graph_timeout_seconds=5, in_doubt_grace_seconds=3600,
+                          **{"window_settle_seconds": 0.3, **overrides})
 
 
 @pytest.fixture(scope="module")

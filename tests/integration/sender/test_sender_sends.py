@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.auth import Principal
 from parley.sender import outbound
+from parley.sender.admission import claim_due
 from parley.sender.graph import GraphClient
 from parley.sender.models import kit_tables
 from parley.sender.worker import Sender
@@ -132,7 +134,8 @@ class LostAnswer(httpx.AsyncBaseTransport):
 def lossy_sender(sender: Harness, *, deliver: bool) -> Sender:
     settings = sender.sender.settings
     graph = GraphClient(settings.graph_api_url, timeout_seconds=5, transport=LostAnswer(deliver))
-    return Sender(sender.service.db, sender.service.store, sender.sender.cipher, graph, settings)
+    return Sender(sender.service.db, sender.service.store, sender.sender.cipher, graph, settings,
+                  sender.sender.admission)
 
 
 def meta_status(sender: Harness, number: str, wamid: str, client_message_id: uuid.UUID) -> Envelope:
@@ -163,6 +166,12 @@ async def test_an_in_doubt_send_accepted_by_meta_is_reconciled_from_its_status_n
     assert len(await sender.sends(client_message_id)) == 1
 
 
+def later_status(number: str, at: datetime) -> MessageStatus:
+    """Another message's status from Meta for the number, stamped ``at`` (it moves the number's watermark)."""
+    return MessageStatus(status="delivered", wamid=f"wamid.{uuid.uuid4().hex}", phone_number_id=number,
+                         recipient_id="16505550000", timestamp=at, origin="meta")
+
+
 async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_period(sender: Harness) -> None:
     number = await sender.channel()
     client_message_id = await sender.request(number)
@@ -170,7 +179,16 @@ async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_per
     assert await sender.sends(client_message_id) == []
 
     impatient = Sender(sender.service.db, sender.service.store, sender.sender.cipher, sender.sender.graph,
-                       sender.sender.settings.model_copy(update={"in_doubt_grace_seconds": 0}))
+                       sender.sender.settings.model_copy(update={"in_doubt_grace_seconds": 0}), sender.sender.admission)
+    await impatient.sweep()
+    assert (await sender.message(client_message_id)).status == "in_doubt", \
+        "past the grace period, but no later status from Meta yet: the status pipeline may just be late"
+    earlier = datetime.now(UTC)  # a status Meta stamped before (or at) our attempt proves nothing
+    await sender.consume("sender.statuses", later_status(number, earlier))
+    await impatient.sweep()
+    assert (await sender.message(client_message_id)).status == "in_doubt"
+
+    await sender.consume("sender.statuses", later_status(number, earlier + timedelta(seconds=10)))
     await impatient.sweep()
     accepted = await sender.settle(client_message_id, "accepted")
     assert [s["wamid"] for s in await sender.sends(client_message_id)] == [accepted.wamid]
@@ -180,7 +198,7 @@ async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender:
     number = await sender.channel()
     client_message_id = await sender.request(number)
     async with sender.service.db.unit_of_work() as session:  # claimed, then the process "died"
-        claimed = await outbound.claim_due(session, sender.sender.cipher, 1000)
+        claimed = await claim_due(session, sender.service.store, sender.sender.cipher, 1000, sender.sender.admission)
     assert (await sender.message(client_message_id)).status == "sending"
     async with sender.service.db.unit_of_work() as session:
         await outbound.mark_in_doubt(session, 0)

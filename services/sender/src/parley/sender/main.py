@@ -3,35 +3,52 @@
 from pathlib import Path
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.contracts import Envelope
 from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.eventstore import EventStore
 from parley.kit.service import Service, ServiceDefinition
-from parley.sender import endpoints, service, subscribers
+from parley.sender import endpoints, pool_endpoints, pools, service, subscribers
+from parley.sender.admission import Admission
 from parley.sender.graph import GraphClient
-from parley.sender.limits import NumberPacer
-from parley.sender.models import Channel, data_keys, kit_tables, metadata
+from parley.sender.health import HealthPolicy
+from parley.sender.limits import PairRate, SendLimits
+from parley.sender.models import Channel, Pool, PoolMember, data_keys, kit_tables, metadata
 from parley.sender.settings import SenderSettings
 from parley.sender.worker import Sender
 
 
+async def project(session: AsyncSession, envelope: Envelope) -> None:
+    """Channel and pool events into their projections."""
+    if envelope.type in pools.EVENT_TYPES:
+        await pools.project(session, envelope)
+    else:
+        await service.project(session, envelope)
+
+
 def build(settings: SenderSettings | None = None) -> Service:
     settings = settings or SenderSettings()
-    store = EventStore(kit_tables, source="/parley/sender", projector=service.project)
+    store = EventStore(kit_tables, source="/parley/sender", projector=project)
+    policy = HealthPolicy(pause_after=settings.pause_after_failures, slow_factor=settings.slow_factor,
+                          slow_seconds=settings.slow_seconds)
     # Built now so a missing or malformed master key fails at start-up, not at the first send.
     cipher = TenantCipher(load_keyring(settings), data_keys)
     graph = GraphClient(settings.graph_api_url, timeout_seconds=settings.graph_timeout_seconds)
     definition = ServiceDefinition(
         name="sender", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[endpoints.router],
-        subscriptions=subscribers.subscriptions(store),
-        projection_tables=[Channel.__table__],
+        routers=[endpoints.router, pool_endpoints.router],
+        subscriptions=subscribers.subscriptions(store, policy),
+        projection_tables=[Channel.__table__, Pool.__table__, PoolMember.__table__],
         extra_state={"tenant_cipher": cipher, "graph": graph},
     )
     built = Service(definition)
-    pacer = NumberPacer(Redis.from_url(settings.redis_url), per_second=settings.throughput_per_second)
-    sender = Sender(built.db, store, cipher, graph, settings, pacer)
+    pair = PairRate(settings.pair_interval_seconds, settings.pair_burst) if settings.pair_interval_seconds else None
+    limits = SendLimits(Redis.from_url(settings.redis_url), pair=pair,
+                        lookahead_seconds=settings.pacing_lookahead_seconds)
+    admission = Admission(limits, settings.throughput_per_second, policy, settings.window_settle_seconds)
+    sender = Sender(built.db, store, cipher, graph, settings, admission)
 
     async def send_loops(_: Service) -> None:
         await sender.run_send_loops()
@@ -41,7 +58,7 @@ def build(settings: SenderSettings | None = None) -> Service:
 
     async def close_clients(_: Service) -> None:
         await graph.close()
-        await pacer.close()
+        await limits.close()
 
     async def channel_gauges(_: Service) -> None:
         await sender.run_channel_gauges()

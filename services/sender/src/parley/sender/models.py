@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +32,10 @@ class Channel(Base):
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     access_token_ciphertext: Mapped[bytes | None] = mapped_column(
         LargeBinary, comment="AES-GCM under the tenant's data key, AAD = phone_number_id")
+    throughput_per_second: Mapped[float | None] = mapped_column(
+        Float, comment="The number's own send rate; NULL = the service-wide SENDER_THROUGHPUT_PER_SECOND")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboundMessage(Base):
@@ -52,6 +56,7 @@ class OutboundMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     tenant_id: Mapped[UUID]
     client_message_id: Mapped[UUID]
+    pool_id: Mapped[UUID | None] = mapped_column(comment="The pool the number was picked from, if any")
     phone_number_id: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(32))
     type: Mapped[str] = mapped_column(String(32))
@@ -67,3 +72,76 @@ class OutboundMessage(Base):
     version: Mapped[int] = mapped_column(Integer, default=0, comment="Events recorded for this message")
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          comment="When the latest attempt was claimed")
+
+
+class Pool(Base):
+    """A tenant's group of numbers; a message to the pool goes out from one healthy member (projection)."""
+
+    __tablename__ = "pools"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    tenant_id: Mapped[UUID] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    turn: Mapped[int] = mapped_column(Integer, default=0, server_default="0",
+                                      comment="Round-robin position (not event-sourced: a rebuild restarts it)")
+
+
+class PoolMember(Base):
+    """A number in a pool (projection); a number may be in several pools of its tenant."""
+
+    __tablename__ = "pool_members"
+
+    pool_id: Mapped[UUID] = mapped_column(primary_key=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[UUID] = mapped_column(index=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelHealth(Base):
+    """Per-number send statistics and health, fed by send outcomes and Meta's statuses (operational read model)."""
+
+    __tablename__ = "channel_health"
+
+    phone_number_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[UUID] = mapped_column(index=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    health_score: Mapped[float] = mapped_column(Float, default=100.0, server_default="100")
+    last_error_code: Mapped[int | None] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    slowed_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="Until then the number sends slower (131048 spam limit, quality drop)")
+    slowed_reason: Mapped[str | None] = mapped_column(Text)
+    status_watermark: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="Latest Meta status time consumed for the number (in-doubt resends)")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerContact(Base):
+    """When a customer last wrote to / was written from a number: the 24 h window and the sticky sender."""
+
+    __tablename__ = "customer_contacts"
+
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
+    wa_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="Meta's time of the customer's latest message (opens the 24 h window)")
+    last_outbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TenantPlan(Base):
+    """The tenant's plan limits as the gateway last published them (``tenant.changed``); no row = unlimited."""
+
+    __tablename__ = "tenant_plans"
+
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), comment="Time of the event that set it")

@@ -19,20 +19,20 @@ from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageRequested, MessageStatus, MetaError
 from parley.kit.consumer import PoisonMessage
-from parley.kit.crypto import CryptoError, TenantCipher
-from parley.kit.eventstore import EventStore
+from parley.kit.errors import DomainError
+from parley.kit.eventstore import Append, EventStore
+from parley.sender import pools
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
 from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
-from parley.sender.limits import NumberPacer
-from parley.sender.models import Channel, OutboundMessage
+from parley.sender.models import Channel, ChannelHealth, OutboundMessage
 
 AGGREGATE = "outbound-message"
 FINAL = ("accepted", "failed")
@@ -56,9 +56,11 @@ class Claimed:
     """A message in ``sending``, ready for its Graph call."""
 
     id: int
+    tenant_id: UUID
     phone_number_id: str
     access_token: str
     body: dict[str, Any]
+    delay_seconds: float = 0.0  # until the number's reserved slot
 
 
 def graph_body(request: MessageRequested) -> dict[str, Any]:
@@ -80,22 +82,51 @@ async def accept_request(session: AsyncSession, store: EventStore, envelope: Env
         raise PoisonMessage("message.requested without a tenant id")
     request = MessageRequested.model_validate(envelope.data)
     now = datetime.now(UTC)
+    if request.pool_id is not None:
+        await _accept_pool_request(session, store, envelope.tenantid, request, now)
+        return
+    await _queue(session, store, envelope.tenantid, request, request.phone_number_id or "", now)
+
+
+async def _accept_pool_request(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
+                               now: datetime) -> None:
+    """Pick the pool's number for this customer (sticky, else round robin over healthy members), then queue."""
+    existing = (await session.execute(select(OutboundMessage.id).where(
+        OutboundMessage.tenant_id == tenant_id, OutboundMessage.client_message_id == request.client_message_id,
+    ))).scalar_one_or_none()
+    if existing is not None:  # a redelivery: keep the number picked the first time
+        await _queue(session, store, tenant_id, request, "", now)
+        return
+    try:
+        phone_number_id = await pools.pick_number(session, tenant_id, request.pool_id, request.to)
+    except DomainError as exc:  # unknown pool, or no member that can send
+        await _queue(session, store, tenant_id, request, "", now, refused=(exc.code, exc.message))
+        return
+    await pools.note_outbound(session, tenant_id, request.to, phone_number_id)
+    await _queue(session, store, tenant_id, request, phone_number_id, now)
+
+
+async def _queue(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
+                 phone_number_id: str, now: datetime, refused: tuple[str, str] | None = None) -> None:
+    """Insert the queued message once; a repeat gets the original outcome; a refusal fails it at once."""
     inserted = await session.execute(
         insert(OutboundMessage).values(
-            tenant_id=envelope.tenantid, client_message_id=request.client_message_id,
-            phone_number_id=request.phone_number_id, recipient=request.to, type=request.type,
+            tenant_id=tenant_id, client_message_id=request.client_message_id, pool_id=request.pool_id,
+            phone_number_id=phone_number_id, recipient=request.to, type=request.type,
             body=graph_body(request), status="queued", attempts=0, next_attempt_at=now, version=0,
             requested_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"]).returning(OutboundMessage.id))
-    message = await _locked(session, envelope.tenantid, request.client_message_id)
     if inserted.scalar_one_or_none() is None:
+        message = await _locked(session, tenant_id, request.client_message_id)
         if message.status in FINAL:
             await _publish_outcome(session, store, message)
         return
-    channel = await session.get(Channel, request.phone_number_id)
-    if channel is None or channel.tenant_id != envelope.tenantid:
-        await _fail(session, store, message, 0, "channel_not_found",
-                    f"phone number {request.phone_number_id} is not registered to this tenant")
+    if refused is None:
+        channel = await session.get(Channel, phone_number_id)
+        if channel is not None and channel.tenant_id == tenant_id:
+            return
+        refused = ("channel_not_found", f"phone number {phone_number_id} is not registered to this tenant")
+    await _fail(session, store, await _locked(session, tenant_id, request.client_message_id), 0, *refused)
 
 
 async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUID) -> OutboundMessage:
@@ -107,77 +138,44 @@ async def _locked(session: AsyncSession, tenant_id: UUID, client_message_id: UUI
 # -- sending (the worker's transactions) -----------------------------------------------------------
 
 
-async def claim_due(session: AsyncSession, cipher: TenantCipher, limit: int,
-                    pacer: NumberPacer | None = None) -> list[Claimed]:
-    """Move due messages of active channels to ``sending`` (SKIP LOCKED: replicas share the queue).
-
-    With a ``pacer``, a message whose number is at its throughput limit goes back to ``queued`` until
-    the pacer says it may go: it waits, it is not failed, and Meta never sees it over the limit.
-    """
-    due = (select(OutboundMessage.id)
-           .join(Channel, and_(Channel.phone_number_id == OutboundMessage.phone_number_id,
-                               Channel.tenant_id == OutboundMessage.tenant_id))
-           .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= text("now()"),
-                  Channel.status == "active")
-           .order_by(OutboundMessage.next_attempt_at).limit(limit)
-           .with_for_update(of=OutboundMessage, skip_locked=True))
-    rows = (await session.execute(
-        update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
-        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"))
-        .returning(OutboundMessage.id, OutboundMessage.phone_number_id, OutboundMessage.body)
-    )).all()
-    tokens: dict[str, str | None] = {}
-    claimed = []
-    for message_id, phone_number_id, body in rows:
-        if phone_number_id not in tokens:
-            tokens[phone_number_id] = await _token(session, cipher, phone_number_id)
-        token = tokens[phone_number_id]
-        if token is None:  # no readable token: hold the message like a 190 would
-            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id)
-                                  .values(status="queued", attempts=OutboundMessage.attempts - 1))
-            continue
-        wait = await pacer.wait_seconds(phone_number_id) if pacer is not None else 0.0
-        if wait > 0:
-            MESSAGES.labels("paced", "").inc()
-            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(
-                status="queued", attempts=OutboundMessage.attempts - 1,
-                next_attempt_at=func.now() + timedelta(seconds=wait)))
-            continue
-        claimed.append(Claimed(message_id, phone_number_id, token, body))
-    return claimed
-
-
-async def _token(session: AsyncSession, cipher: TenantCipher, phone_number_id: str) -> str | None:
-    channel = await session.get(Channel, phone_number_id)
-    if channel is None:
-        return None
-    try:
-        return await channels.access_token(session, cipher, channel)
-    except CryptoError:
-        return None
-
-
 async def apply_outcome(session: AsyncSession, store: EventStore, message_id: int, outcome: SendOutcome,
                         policy: Policy, rng: random.Random | None = None) -> str:
     """Record what the Graph call told us; returns the message's new state."""
-    query = select(OutboundMessage).where(OutboundMessage.id == message_id, OutboundMessage.status.in_(IN_FLIGHT))
-    message = (await session.execute(query.with_for_update().execution_options(populate_existing=True))) \
-        .scalar_one_or_none()
-    if message is None:  # Meta's status settled it first
-        return "settled"
-    now = datetime.now(UTC)
-    message.updated_at = now
-    if isinstance(outcome, Accepted):
-        await _accept(session, store, message, outcome.wamid)
-    elif isinstance(outcome, Unknown):
-        message.status, message.last_error = "in_doubt", outcome.reason
-        MESSAGES.labels("in_doubt", "").inc()
-    elif isinstance(outcome, NotSent):
-        _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
-        MESSAGES.labels("retried", "").inc()
-    else:
-        await _rejected(session, store, message, outcome, policy, now, rng)
-    return message.status
+    return (await apply_outcomes(session, store, [(message_id, outcome)], policy, rng))[message_id]
+
+
+async def apply_outcomes(session: AsyncSession, store: EventStore, results: list[tuple[int, SendOutcome]],
+                         policy: Policy, rng: random.Random | None = None) -> dict[int, str]:
+    """Record a round's Graph answers (one lock query, one append for the acceptances); new state per message."""
+    query = (select(OutboundMessage)
+             .where(OutboundMessage.id.in_([i for i, _ in results]), OutboundMessage.status.in_(IN_FLIGHT))
+             .order_by(OutboundMessage.id).with_for_update().execution_options(populate_existing=True))
+    messages = {m.id: m for m in (await session.execute(query)).scalars()}
+    now, states, accepted = datetime.now(UTC), {}, []
+    for message_id, outcome in results:
+        message = messages.get(message_id)
+        if message is None:  # Meta's status settled it first
+            states[message_id] = "settled"
+            continue
+        message.updated_at = now
+        if isinstance(outcome, Accepted):
+            message.status, message.wamid, message.last_error = "accepted", outcome.wamid, None
+            accepted.append(_status_append(message))
+            message.version += 1
+            MESSAGES.labels("accepted", "").inc()
+        elif isinstance(outcome, Unknown):
+            message.status, message.last_error = "in_doubt", outcome.reason
+            MESSAGES.labels("in_doubt", "").inc()
+        elif isinstance(outcome, NotSent):
+            _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
+            MESSAGES.labels("retried", "").inc()
+        else:
+            await _rejected(session, store, message, outcome, policy, now, rng)
+        states[message_id] = message.status
+    if accepted:
+        await store.record_many(session, accepted)
+    await session.flush()
+    return states
 
 
 async def _rejected(session: AsyncSession, store: EventStore, message: OutboundMessage, outcome: Rejected,
@@ -205,6 +203,15 @@ def _retry_later(message: OutboundMessage, code: int | None, reason: str, policy
     message.next_attempt_at = now + timedelta(seconds=backoff_seconds(code, message.attempts, policy.retry, rng))
 
 
+async def refuse(session: AsyncSession, store: EventStore, message_id: int, code: int, title: str,
+                 reason: str) -> None:
+    """Fail a claimed message before any Graph call (Meta would refuse it the same way)."""
+    message = (await session.execute(select(OutboundMessage).where(OutboundMessage.id == message_id)
+                                     .execution_options(populate_existing=True))).scalar_one()
+    message.attempts, message.updated_at = message.attempts - 1, datetime.now(UTC)
+    await _fail(session, store, message, code, title, reason)
+
+
 async def _accept(session: AsyncSession, store: EventStore, message: OutboundMessage, wamid: str) -> None:
     message.status, message.wamid, message.last_error = "accepted", wamid, None
     await _publish_outcome(session, store, message)
@@ -220,6 +227,13 @@ async def _fail(session: AsyncSession, store: EventStore, message: OutboundMessa
 
 
 async def _publish_outcome(session: AsyncSession, store: EventStore, message: OutboundMessage) -> None:
+    await store.record_many(session, [_status_append(message)])
+    message.version += 1
+    await session.flush()
+
+
+def _status_append(message: OutboundMessage) -> Append:
+    """The message's outcome as a ``message.status`` event (origin sender), next in its aggregate."""
     errors = [] if message.status == "accepted" else [MetaError(
         code=message.error_code or 0, title=message.error_title, message=message.last_error,
         details=message.error_details)]
@@ -227,11 +241,8 @@ async def _publish_outcome(session: AsyncSession, store: EventStore, message: Ou
                            phone_number_id=message.phone_number_id, recipient_id=message.recipient,
                            timestamp=datetime.now(UTC), origin="sender", errors=errors,
                            biz_opaque_callback_data=str(message.client_message_id))
-    await store.record(session, status, aggregate_type=AGGREGATE,
-                       aggregate_id=f"{message.tenant_id}:{message.client_message_id}",
-                       expected_version=message.version, tenant_id=message.tenant_id)
-    message.version += 1
-    await session.flush()
+    return Append(status, AGGREGATE, f"{message.tenant_id}:{message.client_message_id}", message.version,
+                  message.tenant_id)
 
 
 # -- in-doubt sends ------------------------------------------------------------------------------
@@ -246,13 +257,22 @@ async def mark_in_doubt(session: AsyncSession, older_than_seconds: float) -> int
     return result.rowcount or 0
 
 
-async def resend_unconfirmed(session: AsyncSession, grace_seconds: float) -> int:
-    """In doubt for longer than the grace period with no status from Meta: it was never accepted."""
+async def resend_unconfirmed(session: AsyncSession, grace_seconds: float, margin_seconds: float = 2.0) -> int:
+    """In doubt past the grace period, and Meta's statuses of the number have moved past the attempt: resend.
+
+    The watermark (latest Meta status time consumed for the number) proves the status pipeline is not
+    just lagging: statuses Meta stamped after our attempt arrived, and none named this message.
+    """
+    watermark_passed = select(ChannelHealth.phone_number_id).where(
+        ChannelHealth.phone_number_id == OutboundMessage.phone_number_id,
+        ChannelHealth.status_watermark > OutboundMessage.attempted_at + timedelta(seconds=margin_seconds))
     result = await session.execute(
         update(OutboundMessage).where(OutboundMessage.status == "in_doubt",
-                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds))
+                                      OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds),
+                                      watermark_passed.exists())
         .values(status="queued", next_attempt_at=text("now()"), updated_at=text("now()"),
-                last_error="no status from Meta within the grace period: sending again"))
+                last_error="Meta's later statuses for the number never named this send: sending again")
+        .execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 

@@ -6,7 +6,7 @@ import base64
 from uuid import UUID
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +17,11 @@ from parley.kit.crypto import TenantCipher
 from parley.kit.errors import Conflict, DomainError, Forbidden, NotFound
 from parley.kit.eventstore import ConcurrencyError, EventStore
 from parley.sender.graph import GraphClient
-from parley.sender.models import Channel
+from parley.sender.models import Channel, TenantPlan
 
 AGGREGATE = "channel"
 TOKEN_SET = "channel.token-set"
+THROUGHPUT_SET = "channel.throughput-set"
 MANAGERS = frozenset({"owner", "admin"})
 
 
@@ -67,6 +68,26 @@ async def verify_token(graph: GraphClient, phone_number_id: str, access_token: s
                             details={"meta_code": error.get("code"), "http_status": status})
 
 
+class PlanLimitExceeded(DomainError):
+    code = "plan_limit_exceeded"
+    status_code = 403
+
+
+async def require_number_allowance(session: AsyncSession, tenant_id: UUID) -> None:
+    """The tenant's plan caps how many numbers it may connect (``limits.numbers``; no plan known = unlimited)."""
+    plan = await session.get(TenantPlan, tenant_id)
+    allowed = (plan.limits or {}).get("numbers") if plan is not None else None
+    if allowed is None:
+        return
+    connected = (await session.execute(select(func.count()).select_from(Channel)
+                                       .where(Channel.tenant_id == tenant_id))).scalar_one()
+    if connected >= allowed:
+        raise PlanLimitExceeded(f"the {plan.plan} plan allows {allowed} WhatsApp number(s) and {connected} "
+                                f"are connected: upgrade the plan to connect another",
+                                details={"limit": "numbers", "allowed": allowed, "current": connected,
+                                         "plan": plan.plan})
+
+
 async def register_channel(session: AsyncSession, store: EventStore, cipher: TenantCipher, tenant_id: UUID,
                            registration: ChannelRegistered, access_token: str) -> None:
     """Connect a number to a tenant (``channel.registered``) and keep its token encrypted."""
@@ -89,6 +110,18 @@ async def replace_token(session: AsyncSession, store: EventStore, cipher: Tenant
                            aggregate_type=AGGREGATE, aggregate_id=phone_number_id, expected_version=version,
                            tenant_id=channel.tenant_id)
     return await get_channel(session, principal.tenant_id, phone_number_id)
+
+
+async def set_throughput(session: AsyncSession, store: EventStore, tenant_id: UUID, phone_number_id: str,
+                         per_second: float | None) -> Channel:
+    """The number's own send rate (None: back to the service-wide default)."""
+    await get_channel(session, tenant_id, phone_number_id, for_update=True)
+    version = await store.version_of(session, AGGREGATE, phone_number_id)
+    await store.record_internal(session, THROUGHPUT_SET, {"phone_number_id": phone_number_id,
+                                                          "throughput_per_second": per_second},
+                                aggregate_type=AGGREGATE, aggregate_id=phone_number_id, expected_version=version,
+                                tenant_id=tenant_id)
+    return await get_channel(session, tenant_id, phone_number_id)
 
 
 async def _store_token(session: AsyncSession, store: EventStore, cipher: TenantCipher, tenant_id: UUID,
@@ -150,10 +183,16 @@ async def project(session: AsyncSession, envelope: Envelope) -> None:
         await session.execute(update(Channel).where(Channel.phone_number_id == envelope.data["phone_number_id"])
                               .values(access_token_ciphertext=base64.b64decode(
                                   envelope.data["access_token_ciphertext"])))
+    elif envelope.type == THROUGHPUT_SET:
+        await session.execute(update(Channel).where(Channel.phone_number_id == envelope.data["phone_number_id"])
+                              .values(throughput_per_second=envelope.data["throughput_per_second"]))
     elif envelope.type == "channel.updated":
         updated = ChannelUpdated.model_validate(envelope.data)
         changes = {k: v for k, v in {"status": updated.status, "verified_name": updated.verified_name,
-                                     "display_phone_number": updated.display_phone_number}.items() if v is not None}
+                                     "display_phone_number": updated.display_phone_number,
+                                     "paused": updated.paused}.items() if v is not None}
+        if updated.paused is not None:
+            changes["paused_reason"] = updated.reason if updated.paused else None
         if changes:
             await session.execute(update(Channel).where(Channel.phone_number_id == updated.phone_number_id)
                                   .values(**changes))

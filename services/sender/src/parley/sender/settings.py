@@ -19,6 +19,23 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
     claim_batch: int = Field(40, description="Messages one send loop claims per transaction")
     throughput_per_second: float = Field(
         80.0, gt=0, description="Sends per second per number, shared by all replicas through Valkey (Meta: 80 default)")
+    pacing_lookahead_seconds: float = Field(
+        0.25, ge=0, le=2, description="How far ahead a send loop may reserve a number's evenly spaced send slots "
+                                      "(and wait for them): larger fills a number's rate with fewer claims")
+    pair_interval_seconds: float = Field(
+        6.0, ge=0, description="Per (number, recipient): one message per this many seconds once the burst is used "
+                               "(Meta's pair rate limit, 131056); 0 turns the pair limit off")
+    pair_burst: int = Field(45, ge=1, description="Messages to one recipient that may go at once before the pair "
+                                                  "rate applies")
+    pause_after_failures: int = Field(10, ge=1, description="Consecutive failures of a number that pause it "
+                                                            "until a manager resumes it")
+    slow_factor: float = Field(0.5, gt=0, le=1, description="Throughput multiplier of a number after 131048 "
+                                                            "(spam rate limit)")
+    slow_seconds: float = Field(600.0, ge=0, description="How long a number stays slowed after 131048")
+    window_settle_seconds: float = Field(
+        30.0, ge=0, description="A free-form message with no known open window waits this long (from its request) "
+                                "for the customer's message to reach the sender (the inbound consumer may lag) "
+                                "before it is refused")
     gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
     idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
     in_doubt_grace_seconds: float = Field(

@@ -1,24 +1,41 @@
-"""Kafka subscriptions of the sender: requests to queue, Meta statuses to reconcile in-doubt sends."""
+"""Kafka subscriptions of the sender: requests, Meta statuses, customers' messages, tenants' plans, quality."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
+from parley.contracts.events.messages import MessageStatus
 from parley.kit.consumer import Subscription
 from parley.kit.eventstore import EventStore
-from parley.sender import outbound
+from parley.sender import health, outbound, plans, quality, windows
 
 
-def subscriptions(store: EventStore) -> list[Subscription]:
+def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscription]:
     async def queue(session: AsyncSession, envelope: Envelope) -> None:
         await outbound.accept_request(session, store, envelope)
 
-    async def reconcile(session: AsyncSession, envelope: Envelope) -> None:
+    async def statuses(session: AsyncSession, envelope: Envelope) -> None:
+        """Meta's statuses settle in-doubt sends and feed each number's health."""
         await outbound.reconcile(session, store, envelope)
+        status = MessageStatus.model_validate(envelope.data)
+        if status.origin == "meta" and envelope.tenantid is not None:
+            await health.apply_meta_status(session, store, policy, status, envelope.tenantid)
+
+    async def inbound(session: AsyncSession, envelope: Envelope) -> None:
+        await windows.record_inbound(session, envelope)
+
+    async def tenants(session: AsyncSession, envelope: Envelope) -> None:
+        await plans.apply_tenant_event(session, envelope)
+
+    async def quality_notices(session: AsyncSession, envelope: Envelope) -> None:
+        await quality.apply_quality_update(session, store, envelope)
 
     return [
         Subscription("sender.requests", ("message.requested",), queue,
                      event_types=frozenset({"message.requested"})),
-        Subscription("sender.statuses", ("message.status",), reconcile, event_types=frozenset({"message.status"})),
+        Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"})),
+        Subscription("sender.inbound", ("message.received",), inbound, event_types=frozenset({"message.received"})),
+        Subscription("sender.tenants", ("tenant.changed",), tenants, event_types=plans.EVENT_TYPES),
+        Subscription("sender.quality", ("waba.updated",), quality_notices, event_types=quality.EVENT_TYPES),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 from prometheus_client import Gauge
 from sqlalchemy import func, select
@@ -13,10 +14,12 @@ from parley.kit.eventstore import EventStore
 from parley.kit.faults import crash_point
 from parley.kit.loops import run_forever
 from parley.kit.telemetry import get_logger
-from parley.sender import outbound
-from parley.sender.graph import GraphClient
-from parley.sender.limits import NumberPacer
+from parley.sender import health, outbound
+from parley.sender.admission import Admission, claim_due
+from parley.sender.classification import Disposition, classify
+from parley.sender.graph import Accepted, GraphClient, Rejected, SendOutcome
 from parley.sender.models import Channel
+from parley.sender.outbound import Claimed
 from parley.sender.settings import SenderSettings
 
 log = get_logger(__name__)
@@ -26,13 +29,26 @@ CHANNELS = Gauge("parley_sender_channels", "Channels (business numbers) by statu
 CHANNEL_STATUSES = {"active", "needs_token"}
 
 
+def _count(tally: health.Tally, outcome: SendOutcome, state: str) -> None:
+    """A send's outcome for the number's health: accepted, or failed / retried for a reason of Meta's."""
+    if isinstance(outcome, Accepted) and state == "accepted":
+        tally.success(accepted=1)
+    elif isinstance(outcome, Rejected) and classify(outcome.code, outcome.http_status) in (
+            Disposition.PERMANENT, Disposition.TRANSIENT):
+        tally.failure(outcome.code or outcome.http_status, final=state == "failed")
+
+
+def claimed_tenant(claimed: list[Claimed], phone_number_id: str) -> UUID:
+    return next(c.tenant_id for c in claimed if c.phone_number_id == phone_number_id)
+
+
 class Sender:
     """Claims due messages, calls the Graph API outside any transaction, records each outcome."""
 
     def __init__(self, db: Database, store: EventStore, cipher: TenantCipher, graph: GraphClient,
-                 settings: SenderSettings, pacer: NumberPacer | None = None) -> None:
+                 settings: SenderSettings, admission: Admission) -> None:
         self.db = db
-        self.pacer = pacer
+        self.admission = admission
         self.store = store
         self.cipher = cipher
         self.graph = graph
@@ -45,17 +61,31 @@ class Sender:
     async def send_due(self) -> int:
         """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
         async with self.db.unit_of_work() as session:
-            claimed = await outbound.claim_due(session, self.cipher, self.settings.claim_batch, self.pacer)
+            claimed = await claim_due(session, self.store, self.cipher, self.settings.claim_batch, self.admission)
         if not claimed:
             return 0
         crash_point("sender.after_claim")
-        outcomes = await asyncio.gather(*(self.graph.send(c.phone_number_id, c.access_token, c.body)
-                                          for c in claimed))
+        outcomes = await asyncio.gather(*(self._send_in_slot(c) for c in claimed))
         crash_point("sender.after_send")
+        tallies: dict[str, health.Tally] = {}
         async with self.db.unit_of_work() as session:
-            for message, outcome in zip(claimed, outcomes, strict=True):
-                await outbound.apply_outcome(session, self.store, message.id, outcome, self.policy)
+            states = await outbound.apply_outcomes(session, self.store, [(c.id, o) for c, o in zip(
+                claimed, outcomes, strict=True)], self.policy)
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, states[message.id])
+        # Health in its own transaction: a problem there must never undo the record of what was sent.
+        async with self.db.unit_of_work() as session:
+            for phone_number_id in sorted(tallies):  # one lock order for every replica
+                tally = tallies[phone_number_id]
+                if tally.outcomes or tally.accepted or tally.failed:
+                    await health.record(session, self.store, self.admission.health, phone_number_id,
+                                        claimed_tenant(claimed, phone_number_id), tally)
         return len(claimed)
+
+    async def _send_in_slot(self, claimed: Claimed) -> SendOutcome:
+        if claimed.delay_seconds > 0:
+            await asyncio.sleep(claimed.delay_seconds)
+        return await self.graph.send(claimed.phone_number_id, claimed.access_token, claimed.body)
 
     async def sweep(self) -> tuple[int, int]:
         """Sends no process can still answer become in doubt; in-doubt sends past the grace go again."""

@@ -19,6 +19,10 @@ class ChannelUpdated(Payload):
     display_phone_number: str | None = None
     verified_name: str | None = None
     status: Literal["active", "needs_token", "restricted", "disabled"] | None = None
+    paused: bool | None = Field(default=None, description="Sending paused by Parley (repeated failures) or by a "
+                                                          "manager; false once resumed")
+    health_score: float | None = Field(default=None, description="Parley's 0-100 health of the number's sends")
+    reason: str | None = Field(default=None, description="Why it changed, e.g. why sending was paused")
     quality_rating: Literal["GREEN", "YELLOW", "RED", "UNKNOWN"] | None = None
     messaging_limit: str | None = Field(default=None, description="Meta's tier, e.g. TIER_1K")
 

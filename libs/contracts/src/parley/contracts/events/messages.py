@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from parley.contracts.events.base import Payload
 
@@ -122,16 +122,26 @@ class Requester(Payload):
 
 
 class MessageRequested(Payload):
-    """A request to send one WhatsApp message; ``client_message_id`` makes it exactly-once."""
+    """A request to send one WhatsApp message; ``client_message_id`` makes it exactly-once.
+
+    The sending number is ``phone_number_id``, or the sender picks one from the tenant's pool ``pool_id``.
+    """
 
     client_message_id: UUID
-    phone_number_id: str
+    phone_number_id: str | None = Field(default=None, description="The business number to send from")
+    pool_id: UUID | None = Field(default=None, description="A sender pool to pick the number from instead")
     to: str = Field(description="Recipient wa_id")
     type: OutboundType | str
     content: dict[str, Any] = Field(description="The Graph API object for ``type`` (e.g. {'body': ...})")
     reply_to_wamid: str | None = None
     conversation_id: UUID | None = None
     requested_by: Requester
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> "MessageRequested":
+        if (self.phone_number_id is None) == (self.pool_id is None):
+            raise ValueError("name exactly one of phone_number_id or pool_id")
+        return self
 
 
 StatusValue = Literal["accepted", "sent", "delivered", "read", "played", "failed"]

@@ -1,0 +1,152 @@
+"""Claiming due messages for sending, and holding back the ones that may not go yet.
+
+A claimed message is refused before Meta sees it when it is free-form outside the customer's 24 h
+window; it waits (back to ``queued`` with a later ``next_attempt_at``, the attempt not counted)
+when its number is paused or out of a token, or when a limit holds it: the number's throughput,
+the recipient pair rate, or the tenant's plan quotas. Waiting is never failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Counter
+from sqlalchemy import and_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.kit.crypto import CryptoError, TenantCipher
+from parley.kit.eventstore import EventStore
+from parley.sender import outbound, plans, windows
+from parley.sender import service as channels
+from parley.sender.health import HealthPolicy, effective_rate
+from parley.sender.limits import SendLimits
+from parley.sender.models import Channel, ChannelHealth, OutboundMessage
+
+HELD = Counter("parley_sender_held_total", "Sends that waited for a limit (not failed), by limit", ["limit"])
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How claims are admitted (from settings)."""
+
+    limits: SendLimits | None
+    default_per_second: float
+    health: HealthPolicy
+    window_settle_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    tenant_id: UUID
+    phone_number_id: str
+    recipient: str
+    type: str
+    body: dict[str, Any]
+    attempts: int
+    requested_at: datetime
+
+
+@dataclass
+class _Batch:
+    """What one claim decided: sends to make now, messages to put back, messages to refuse."""
+
+    claimed: list[outbound.Claimed]
+    requeue: list[dict[str, Any]]
+    refuse: list[_Due]
+
+    def hold(self, due: _Due, at: datetime, reason: str) -> None:
+        self.requeue.append({"id": due.id, "status": "queued", "attempts": due.attempts - 1,
+                             "next_attempt_at": at, "last_error": reason})
+
+
+async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCipher, limit: int,
+                    admission: Admission) -> list[outbound.Claimed]:
+    """Move due messages of sendable numbers to ``sending`` (SKIP LOCKED: replicas share the queue)."""
+    due = await _claim(session, limit)
+    if not due:
+        return []
+    now = datetime.now(UTC)
+    numbers = await _numbers(session, cipher, {d.phone_number_id for d in due}, admission, now)
+    quotas = await plans.quotas_of(session, {d.tenant_id for d in due})
+    open_windows = await windows.open_windows(
+        session, [(d.tenant_id, d.phone_number_id, d.recipient) for d in due if windows.needs_window(d.type)], now)
+    batch = _Batch([], [], [])
+    held_until: dict[str, datetime] = {}  # numbers found at their throughput limit in this batch
+    for item in due:
+        token, rate = numbers.get(item.phone_number_id, (None, admission.default_per_second))
+        if token is None:  # no readable token: held like a 190 would hold it
+            batch.hold(item, now, "the number has no usable access token")
+            continue
+        if windows.needs_window(item.type) and \
+                (item.tenant_id, item.phone_number_id, item.recipient) not in open_windows:
+            settle_until = item.requested_at + timedelta(seconds=admission.window_settle_seconds)
+            if settle_until > now:  # the customer's message may still be on its way to us
+                batch.hold(item, settle_until, "waiting to learn whether the customer's service window is open")
+            else:
+                batch.refuse.append(item)
+            continue
+        if item.phone_number_id in held_until:  # spread the number's waiting messages one interval apart
+            held_until[item.phone_number_id] += timedelta(seconds=1 / rate)
+            batch.hold(item, held_until[item.phone_number_id], "waiting for a limit: number_throughput")
+            continue
+        if admission.limits is not None:
+            verdict = await admission.limits.admit(item.phone_number_id, rate, recipient=item.recipient,
+                                                   tenant_id=item.tenant_id, quotas=quotas.get(item.tenant_id))
+            if not verdict.admitted:
+                HELD.labels(verdict.held_by or "").inc()
+                at = now + timedelta(seconds=verdict.wait_seconds)
+                if verdict.held_by == "number_throughput":
+                    held_until[item.phone_number_id] = at
+                batch.hold(item, at, f"waiting for a limit: {verdict.held_by}")
+                continue
+            delay = verdict.wait_seconds
+        else:
+            delay = 0.0
+        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body, delay))
+    if batch.requeue:
+        await session.execute(update(OutboundMessage), batch.requeue)
+    for item in batch.refuse:
+        await outbound.refuse(session, store, item.id, windows.OUTSIDE_WINDOW, "outside_customer_window",
+                              windows.refusal(item.recipient))
+    return batch.claimed
+
+
+async def _claim(session: AsyncSession, limit: int) -> list[_Due]:
+    due = (select(OutboundMessage.id)
+           .join(Channel, and_(Channel.phone_number_id == OutboundMessage.phone_number_id,
+                               Channel.tenant_id == OutboundMessage.tenant_id))
+           .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= text("now()"),
+                  Channel.status == "active", Channel.paused.is_(False))
+           .order_by(OutboundMessage.next_attempt_at).limit(limit)
+           .with_for_update(of=OutboundMessage, skip_locked=True))
+    rows = (await session.execute(
+        update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
+        .values(status="sending", attempts=OutboundMessage.attempts + 1, updated_at=text("now()"),
+                attempted_at=text("now()"))
+        .returning(OutboundMessage.id, OutboundMessage.tenant_id, OutboundMessage.phone_number_id,
+                   OutboundMessage.recipient, OutboundMessage.type, OutboundMessage.body, OutboundMessage.attempts,
+                   OutboundMessage.requested_at)
+        .execution_options(synchronize_session=False)
+    )).all()
+    return [_Due(*row) for row in rows]
+
+
+async def _numbers(session: AsyncSession, cipher: TenantCipher, numbers: set[str], admission: Admission,
+                   now: datetime) -> dict[str, tuple[str | None, float]]:
+    """Per number: its access token (None if unreadable) and its send rate now (setting, slowed while unhealthy)."""
+    rows = (await session.execute(select(Channel, ChannelHealth)
+                                  .outerjoin(ChannelHealth, ChannelHealth.phone_number_id == Channel.phone_number_id)
+                                  .where(Channel.phone_number_id.in_(numbers)))).all()
+    found: dict[str, tuple[str | None, float]] = {}
+    for channel, health in rows:
+        try:
+            token = await channels.access_token(session, cipher, channel)
+        except CryptoError:
+            token = None
+        configured = channel.throughput_per_second or admission.default_per_second
+        found[channel.phone_number_id] = (token, effective_rate(configured, health, admission.health, now))
+    return found
