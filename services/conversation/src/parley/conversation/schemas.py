@@ -70,6 +70,7 @@ class ConversationOut(BaseModel):
     opened_at: datetime
     last_message_at: datetime
     last_message: LastMessage | None
+    last_message_preview: str | None = Field(description="Same as last_message.preview")
     window_expires_at: datetime | None
     window_open: bool = Field(description="Free-form replies allowed; when false only templates can be sent")
 
@@ -106,6 +107,7 @@ class MessageOut(BaseModel):
     type: str
     status: str | None
     timestamp: datetime = Field(description="WhatsApp's time of the message (for a reply: when it was requested)")
+    sent_at: datetime = Field(description="Same as timestamp (the first release's name)")
     text: str | None
     content: dict[str, Any] | None
     media: dict[str, Any] | None

@@ -59,6 +59,7 @@ async def conversations_out(session: AsyncSession, sealer: Sealer, tenant_id: UU
         contact=contact_out(contact), opened_at=c.opened_at, last_message_at=c.last_message_at,
         last_message=LastMessage(id=c.last_message_id, type=c.last_message_type,
                                  preview=(body or {}).get("text")) if c.last_message_id else None,
+        last_message_preview=(body or {}).get("text"),
         window_expires_at=c.window_expires_at,
         window_open=c.window_expires_at is not None and c.window_expires_at > now,
     ) for (c, contact), body in zip(rows, previews, strict=True)]
@@ -69,7 +70,7 @@ async def messages_out(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
     bodies = await sealer.open_many(session, tenant_id, [(m.body_sealed, message_context(m.id)) for m in messages])
     return [MessageOut(
         id=m.id, conversation_id=m.conversation_id, wamid=m.wamid, client_message_id=m.client_message_id,
-        direction=m.direction, type=m.type, status=m.status, timestamp=m.sent_at,
+        direction=m.direction, type=m.type, status=m.status, timestamp=m.sent_at, sent_at=m.sent_at,
         text=(body or {}).get("text"), content=(body or {}).get("content"), media=m.media,
         reply_to_wamid=m.reply_to_wamid, reply_to_message_id=m.reply_to_message_id, reaction=m.reaction,
         error=MessageError(code=m.error_code, message=m.error_message) if m.status == "failed" else None,
