@@ -99,6 +99,8 @@ async def test_round_robin_assigns_available_agents_under_their_cap(inbox: Inbox
     assert got[:3] in ([str(first), str(second), str(first)], [str(second), str(first), str(first)])
     assert got[3] is None, "everyone is at their cap: the conversation waits unassigned"
     assert str(away) not in got
+    added = {e["data"]["conversation_id"]: e["data"] for e in await inbox.events("conversation.message-added")}
+    assert added[assignees[0]]["assignee_id"] == got[0], "realtime learns who may see the new message"
     load = {a["user_id"]: a["open_conversations"] for a in (await inbox.client.get("/v1/agents")).json()}
     assert load[str(first)] == 2 and load[str(second)] == 1 and load[str(away)] == 0
 

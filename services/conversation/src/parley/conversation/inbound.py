@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -69,6 +70,17 @@ def _media(message: MessageReceived) -> dict[str, Any] | None:
     return message.media.model_dump(mode="json", exclude_none=True, exclude={"caption"})
 
 
+@dataclass
+class Opened:
+    """The conversation a message joins, its version before this message, and the events opening it."""
+
+    conversation_id: UUID
+    version: int
+    appends: list[Append]
+    assignee_id: UUID | None = None
+    team_id: UUID | None = None
+
+
 class Inbound:
     """Turns WhatsApp's events into this service's events, in the consumer's transaction."""
 
@@ -95,9 +107,9 @@ class Inbound:
             wa_id = message.system.wa_id
         contact, appends = await self._contact(session, tenant_id, message, wa_id)
         conversation = await repository.conversation_of(session, tenant_id, contact.id, message.phone_number_id)
-        conversation_id, version, opening = await self._open(session, tenant_id, contact, wa_id, message,
-                                                             conversation)
-        appends += opening
+        opened = await self._open(session, tenant_id, contact, wa_id, message, conversation)
+        conversation_id, version = opened.conversation_id, opened.version
+        appends += opened.appends
         message_id = new_event_id()
         sealed = await self.sealer.seal(session, tenant_id, {"text": preview(message), "content": _content(message)},
                                         message_context(message_id))
@@ -105,8 +117,8 @@ class Inbound:
             conversation_id=conversation_id, message_id=message_id, wa_id=wa_id, direction="inbound",
             wamid=message.wamid, type=message.type, sent_at=message.timestamp, media=_media(message),
             reply_to_wamid=message.context.id if message.context else None, profile_name=message.profile_name,
-            sealed_body=sealed,
-        ), "conversation", str(conversation_id), version + len(opening), tenant_id))
+            sealed_body=sealed, assignee_id=opened.assignee_id, team_id=opened.team_id,
+        ), "conversation", str(conversation_id), version + len(opened.appends), tenant_id))
         await self.store.record_many(session, appends)
 
     async def _contact(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived,
@@ -128,32 +140,31 @@ class Inbound:
         return contact, []
 
     async def _open(self, session: AsyncSession, tenant_id: UUID, contact: Contact, wa_id: str,
-                    message: MessageReceived, conversation: Conversation | None) -> tuple[UUID, int, list[Append]]:
+                    message: MessageReceived, conversation: Conversation | None) -> Opened:
         """Open a new conversation or reopen a resolved/snoozed one; either way try to auto-assign it."""
         if conversation is None:
-            conversation_id, version = new_event_id(), 0
-            appends = [Append(ConversationOpened(
+            conversation_id = new_event_id()
+            opened = Opened(conversation_id, 0, [Append(ConversationOpened(
                 conversation_id=conversation_id, contact_id=contact.id, wa_id=wa_id,
                 phone_number_id=message.phone_number_id, opened_at=message.timestamp),
-                "conversation", str(conversation_id), 0, tenant_id)]
-            team_id, assignee_id = None, None
+                "conversation", str(conversation_id), 0, tenant_id)])
         else:
-            conversation_id, version, appends = conversation.id, conversation.version, []
-            team_id, assignee_id = conversation.team_id, conversation.assignee_id
-            if conversation.status in ("resolved", "snoozed"):
-                appends.append(Append(ConversationUpdated(
-                    conversation_id=conversation_id, wa_id=wa_id, status="open",
-                    changed=["status", "snoozed_until"] if conversation.snoozed_until else ["status"]),
-                    "conversation", str(conversation_id), version, tenant_id))
-            else:
-                return conversation_id, version, []
-        if assignee_id is None:
-            agent_id = await repository.next_agent(session, tenant_id, team_id)
-            if agent_id is not None:
-                appends.append(Append(ConversationUpdated(
-                    conversation_id=conversation_id, wa_id=wa_id, assignee_id=agent_id, changed=["assignee_id"]),
-                    "conversation", str(conversation_id), version + len(appends), tenant_id))
-        return conversation_id, version, appends
+            opened = Opened(conversation.id, conversation.version, [], conversation.assignee_id, conversation.team_id)
+            if conversation.status not in ("resolved", "snoozed"):
+                return opened
+            opened.appends.append(Append(ConversationUpdated(
+                conversation_id=conversation.id, wa_id=wa_id, status="open", assignee_id=opened.assignee_id,
+                team_id=opened.team_id,
+                changed=["status", "snoozed_until"] if conversation.snoozed_until else ["status"]),
+                "conversation", str(conversation.id), opened.version, tenant_id))
+        if opened.assignee_id is None:
+            opened.assignee_id = await repository.next_agent(session, tenant_id, opened.team_id)
+            if opened.assignee_id is not None:
+                opened.appends.append(Append(ConversationUpdated(
+                    conversation_id=opened.conversation_id, wa_id=wa_id, status="open",
+                    assignee_id=opened.assignee_id, team_id=opened.team_id, changed=["assignee_id"]),
+                    "conversation", str(opened.conversation_id), opened.version + len(opened.appends), tenant_id))
+        return opened
 
     async def _react(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived) -> None:
         """Attach (or withdraw) the customer's reaction on the message it targets."""
@@ -168,7 +179,8 @@ class Inbound:
         assert conversation is not None
         await self.store.record(session, ConversationMessageUpdated(
             conversation_id=conversation.id, message_id=target.id, wa_id=conversation.wa_id, wamid=target.wamid,
-            reaction=message.reaction.emoji or None, changed=["reaction"], at=message.timestamp),
+            reaction=message.reaction.emoji or None, changed=["reaction"], at=message.timestamp,
+            assignee_id=conversation.assignee_id, team_id=conversation.team_id),
             aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
             tenant_id=tenant_id)
 
@@ -207,7 +219,8 @@ class Inbound:
             conversation_id=conversation.id, message_id=message.id, wa_id=conversation.wa_id,
             wamid=status.wamid or message.wamid, status=status.status, changed=["status"], at=status.timestamp,
             error_code=error.code if error else None,
-            error_message=(error.details or error.message or error.title) if error else None),
+            error_message=(error.details or error.message or error.title) if error else None,
+            assignee_id=conversation.assignee_id, team_id=conversation.team_id),
             aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
             tenant_id=tenant_id)
 

@@ -80,7 +80,8 @@ async def send_reply(session: AsyncSession, store: EventStore, sealer: Sealer, p
         Append(ConversationMessageAdded(
             conversation_id=conversation.id, message_id=message_id, wa_id=conversation.wa_id, direction="outbound",
             type=reply.type, sent_at=now, status="pending", client_message_id=client_message_id,
-            author_id=principal.user_id, reply_to_wamid=reply_to, media=media, sealed_body=sealed),
+            author_id=principal.user_id, reply_to_wamid=reply_to, media=media, sealed_body=sealed,
+            assignee_id=conversation.assignee_id, team_id=conversation.team_id),
             "conversation", str(conversation.id), conversation.version, principal.tenant_id),
         Append(MessageRequested(
             client_message_id=client_message_id, phone_number_id=conversation.phone_number_id, to=conversation.wa_id,

@@ -154,9 +154,10 @@ async def update_conversation(session: AsyncSession, store: EventStore, principa
                                                                  ([] if f == "labels" else None)))
     if not changed:
         return
+    state = {"status": conversation.status, "assignee_id": conversation.assignee_id, "team_id": conversation.team_id}
     await store.record(session, ConversationUpdated(
         conversation_id=conversation.id, wa_id=conversation.wa_id, changed=changed, actor_id=principal.user_id,
-        **{f: getattr(patch, f) for f in changed}),
+        **(state | {f: getattr(patch, f) for f in changed})),
         aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
         tenant_id=principal.tenant_id)
 
@@ -167,7 +168,7 @@ async def reopen_due_snoozes(session: AsyncSession, store: EventStore, limit: in
     for conversation in due:
         await store.record(session, ConversationUpdated(
             conversation_id=conversation.id, wa_id=conversation.wa_id, status="open",
-            changed=["snoozed_until", "status"]),
+            assignee_id=conversation.assignee_id, team_id=conversation.team_id, changed=["snoozed_until", "status"]),
             aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
             tenant_id=conversation.tenant_id)
     return len(due)
@@ -180,7 +181,7 @@ async def add_note(session: AsyncSession, store: EventStore, sealer: Sealer, pri
     sealed = await sealer.seal(session, principal.tenant_id, {"body": body}, note_context(note_id))
     await store.record(session, ConversationNoteAdded(
         conversation_id=conversation.id, note_id=note_id, wa_id=conversation.wa_id, author_id=principal.user_id,
-        created_at=now, sealed_body=sealed),
+        created_at=now, sealed_body=sealed, assignee_id=conversation.assignee_id, team_id=conversation.team_id),
         aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
         tenant_id=principal.tenant_id)
     return NoteOut(id=note_id, conversation_id=conversation.id, author_id=principal.user_id, body=body, created_at=now)

@@ -21,7 +21,9 @@ class ConversationOpened(Payload):
 
 
 class ConversationUpdated(Payload):
-    """Status, assignment or window change; only the fields that changed are set."""
+    """Status, assignment or window change. Without ``changed`` (older events) only the fields that changed are
+    set; with it, ``changed`` names them and ``status``, ``assignee_id`` and ``team_id`` always give the state
+    after the change (who may see the conversation)."""
 
     conversation_id: UUID
     wa_id: str
@@ -59,6 +61,8 @@ class ConversationMessageAdded(Payload):
     sealed_body: str | None = Field(default=None, description=(
         "Body and content, AES-256-GCM under the tenant's data key (base64); only the conversation service opens "
         "it. Newer events carry this instead of `text` and `content`: bodies never travel in clear"))
+    assignee_id: UUID | None = Field(default=None, description="The conversation's assignee now (who may see it)")
+    team_id: UUID | None = Field(default=None, description="The conversation's team now (who may see it)")
 
 
 class ConversationMessageUpdated(Payload):
@@ -74,6 +78,8 @@ class ConversationMessageUpdated(Payload):
     reaction: str | None = Field(default=None, description="The customer's reaction emoji; absent when withdrawn")
     changed: list[str] | None = Field(default=None, description="`status`, `reaction`")
     at: datetime = Field(description="WhatsApp's time of the status or reaction")
+    assignee_id: UUID | None = Field(default=None, description="The conversation's assignee now (who may see it)")
+    team_id: UUID | None = Field(default=None, description="The conversation's team now (who may see it)")
 
 
 class ConversationNoteAdded(Payload):
@@ -85,3 +91,5 @@ class ConversationNoteAdded(Payload):
     author_id: UUID
     created_at: datetime
     sealed_body: str = Field(description="The note, AES-256-GCM under the tenant's data key (base64)")
+    assignee_id: UUID | None = Field(default=None, description="The conversation's assignee now (who may see it)")
+    team_id: UUID | None = Field(default=None, description="The conversation's team now (who may see it)")
