@@ -52,11 +52,13 @@ async def test_media_keeps_its_id_and_metadata_and_replies_link_to_the_quoted_me
 async def test_reactions_attach_to_their_message_and_go_away_when_withdrawn(inbox: Inbox) -> None:
     customer = digits()
     target = await inbox.receive(customer, "price?", at=T0)
-    await inbox.receive(customer, None, at=T0 + timedelta(seconds=5), type="reaction",
-                        reaction={"message_id": target, "emoji": "\U0001f44d"})
+    for _ in range(2):  # Meta may deliver the same reaction twice
+        await inbox.receive(customer, None, at=T0 + timedelta(seconds=5), type="reaction",
+                            reaction={"message_id": target, "emoji": "\U0001f44d"})
     conversation = await inbox.conversation_of(customer)
     [message] = await inbox.messages(conversation["id"])
     assert message["reaction"] == "\U0001f44d", "a reaction is not a timeline message of its own"
+    assert len(await inbox.events("conversation.message-updated")) == 1
 
     await inbox.receive(customer, None, at=T0 + timedelta(seconds=9), type="reaction",
                         reaction={"message_id": target})

@@ -173,13 +173,15 @@ class Inbound:
         if target is None:
             log.warning("reaction to an unknown message ignored", wamid=message.reaction.message_id)
             return
-        if target.reaction_at is not None and target.reaction_at > message.timestamp:
-            return  # a newer reaction already replaced this one
+        emoji = message.reaction.emoji or None
+        if target.reaction_at is not None and (target.reaction_at > message.timestamp or (
+                target.reaction_at == message.timestamp and target.reaction == emoji)):
+            return  # a newer reaction already replaced this one, or Meta delivered this one again
         conversation = await repository.lock_conversation(session, tenant_id, target.conversation_id)
         assert conversation is not None
         await self.store.record(session, ConversationMessageUpdated(
             conversation_id=conversation.id, message_id=target.id, wa_id=conversation.wa_id, wamid=target.wamid,
-            reaction=message.reaction.emoji or None, changed=["reaction"], at=message.timestamp,
+            reaction=emoji, changed=["reaction"], at=message.timestamp,
             assignee_id=conversation.assignee_id, team_id=conversation.team_id),
             aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
             tenant_id=tenant_id)
