@@ -19,7 +19,7 @@ from parley.kit.eventstore import EventStore
 
 async def update_contact(session: AsyncSession, store: EventStore, principal: Principal, contact_id: UUID,
                          patch: ContactPatch) -> ContactOut:
-    contact = await repository.contact(session, principal.tenant_id, contact_id)
+    contact = await repository.contact(session, principal.tenant_id, contact_id, lock=True)
     if contact is None:
         raise NotFound("no such contact")
     attributes, labels = dict(contact.attributes or {}), list(contact.labels or [])

@@ -91,7 +91,7 @@ async def get_messages(
     conversation_id: UUID, principal: CurrentPrincipal, session: Session, sealer: Sealing, limit: Limit = 50,
     cursor: str | None = None, direction: Literal["older", "newer"] = "older",
 ) -> Page[MessageOut]:
-    await service.get_conversation(session, sealer, principal, conversation_id)
+    await service.require_visible(session, principal, conversation_id)
     newer = direction == "newer"
     rows = await list_messages(session, principal.tenant_id, conversation_id, limit=limit, cursor=keyset(cursor),
                                newer=newer)

@@ -123,7 +123,7 @@ class Inbound:
 
     async def _contact(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived,
                        wa_id: str) -> tuple[Contact, list[Append]]:
-        contact = await repository.contact_by_wa_id(session, tenant_id, wa_id)
+        contact = await repository.contact_by_wa_id(session, tenant_id, wa_id, lock=True)
         if contact is None:
             contact_id = new_event_id()
             await self.store.record(session, ContactCreated(
@@ -189,7 +189,7 @@ class Inbound:
     async def _change_number(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived) -> None:
         assert message.system is not None and message.system.wa_id
         new_wa_id = message.system.wa_id
-        old = await repository.contact_by_wa_id(session, tenant_id, message.wa_id)
+        old = await repository.contact_by_wa_id(session, tenant_id, message.wa_id, lock=True)
         if old is None or new_wa_id == message.wa_id:
             return
         existing = await repository.contact_by_wa_id(session, tenant_id, new_wa_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
@@ -17,12 +18,19 @@ Keyset = tuple[datetime, UUID]
 ACTIVE = ("open", "pending", "snoozed")
 
 
-async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str) -> Contact | None:
-    return await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id, Contact.wa_id == wa_id))
+async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str, *, lock: bool = False) -> Contact | None:
+    """``lock``: for appending to the contact's events (its version is read from the row)."""
+    query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.wa_id == wa_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
-async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID) -> Contact | None:
-    return await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id))
+async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
+    query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
 async def conversation_of(session: AsyncSession, tenant_id: UUID, contact_id: UUID,
@@ -126,18 +134,28 @@ async def conversation_with_contact(session: AsyncSession, tenant_id: UUID, conv
     return (row[0], row[1]) if row else None
 
 
+async def conversation_visible(session: AsyncSession, tenant_id: UUID, conversation_id: UUID,
+                               visible: ColumnElement[bool] | None = None) -> bool:
+    query = select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
+    if visible is not None:
+        query = query.where(visible)
+    return await session.scalar(query) is not None
+
+
 async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
-                        cursor: Keyset | None, newer: bool) -> list[Message]:
-    """``newer``: oldest first after the cursor; else newest first before it (the latest page without one)."""
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+                        cursor: Keyset | None, newer: bool) -> list[Any]:
+    """``newer``: oldest first after the cursor; else newest first before it (the latest page without one).
+
+    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read."""
+    query = select(Message.__table__).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
     key = (Message.sent_at, Message.id)
     if newer:
         if cursor:
             query = query.where(or_(key[0] > cursor[0], and_(key[0] == cursor[0], key[1] > cursor[1])))
-        return list(await session.scalars(query.order_by(key[0].asc(), key[1].asc()).limit(limit + 1)))
+        return list(await session.execute(query.order_by(key[0].asc(), key[1].asc()).limit(limit + 1)))
     if cursor:
         query = query.where(or_(key[0] < cursor[0], and_(key[0] == cursor[0], key[1] < cursor[1])))
-    return list(await session.scalars(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)))
+    return list(await session.execute(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)))
 
 
 async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, limit: int) -> list[Note]:

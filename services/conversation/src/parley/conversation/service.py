@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement
@@ -66,7 +68,7 @@ async def conversations_out(session: AsyncSession, sealer: Sealer, tenant_id: UU
 
 
 async def messages_out(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
-                       messages: list[Message]) -> list[MessageOut]:
+                       messages: Sequence[Message | Any]) -> list[MessageOut]:
     bodies = await sealer.open_many(session, tenant_id, [(m.body_sealed, message_context(m.id)) for m in messages])
     return [MessageOut(
         id=m.id, conversation_id=m.conversation_id, wamid=m.wamid, client_message_id=m.client_message_id,
@@ -97,6 +99,13 @@ async def get_conversation(session: AsyncSession, sealer: Sealer, principal: Pri
         raise NotFound("no such conversation")
     [out] = await conversations_out(session, sealer, principal.tenant_id, [row])
     return out
+
+
+async def require_visible(session: AsyncSession, principal: Principal, conversation_id: UUID) -> None:
+    """404 unless the caller may see the conversation (no body is opened)."""
+    if not await repository.conversation_visible(session, principal.tenant_id, conversation_id,
+                                                 await visibility(session, principal)):
+        raise NotFound("no such conversation")
 
 
 async def visible_conversation(session: AsyncSession, principal: Principal, conversation_id: UUID) -> Conversation:
@@ -189,7 +198,7 @@ async def add_note(session: AsyncSession, store: EventStore, sealer: Sealer, pri
 
 async def list_notes(session: AsyncSession, sealer: Sealer, principal: Principal, conversation_id: UUID,
                      limit: int) -> tuple[list[NoteOut], bool]:
-    await get_conversation(session, sealer, principal, conversation_id)
+    await require_visible(session, principal, conversation_id)
     notes: list[Note] = await repository.list_notes(session, principal.tenant_id, conversation_id, limit)
     page = notes[:limit]
     bodies = await sealer.open_many(session, principal.tenant_id, [(n.body_sealed, note_context(n.id)) for n in page])
