@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from parley.contracts.events import accounts, channels, conversations, messages, tenants, users, webhooks
+from parley.contracts.events import accounts, channels, contacts, conversations, messages, tenants, users, webhooks
 from parley.contracts.events.base import customer_key
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("channel.changed", "phone_number_id", "WhatsApp numbers registered, updated, removed",
                   partitions=3, retention_days=30),
         TopicSpec("conversation.changed", "tenant_id:wa_id", "Conversation and timeline changes"),
+        TopicSpec("contact.changed", "tenant_id:wa_id", "Contacts created, changed, opted out and blocked"),
         TopicSpec("tenant.changed", "tenant_id", "Tenants created and suspended", partitions=3, retention_days=30),
         TopicSpec("user.changed", "tenant_id", "Users invited, created, changed and removed", partitions=3,
                   retention_days=30),
@@ -110,6 +111,16 @@ _SPECS: tuple[EventSpec, ...] = (
               _by_customer("wa_id"), "A conversation's status, assignment or window changed"),
     EventSpec("conversation.message-added", 1, conversations.ConversationMessageAdded, "conversation.changed",
               _by_customer("wa_id"), "A message joined a conversation's timeline"),
+    EventSpec("conversation.message-updated", 1, conversations.ConversationMessageUpdated, "conversation.changed",
+              _by_customer("wa_id"), "A timeline message's status moved forward or its reaction changed"),
+    EventSpec("conversation.note-added", 1, conversations.ConversationNoteAdded, "conversation.changed",
+              _by_customer("wa_id"), "An agent left a private note on a conversation"),
+    EventSpec("contact.created", 1, contacts.ContactCreated, "contact.changed", _by_customer("wa_id"),
+              "A customer wrote for the first time"),
+    EventSpec("contact.updated", 1, contacts.ContactUpdated, "contact.changed", _by_customer("wa_id"),
+              "A contact's profile name, attributes or labels changed"),
+    EventSpec("contact.number-changed", 1, contacts.ContactNumberChanged, "contact.changed", _by_customer("wa_id"),
+              "A customer moved to a new WhatsApp number; their history moved with them"),
     EventSpec("tenant.created", 1, tenants.TenantCreated, "tenant.changed", _by_field("tenant_id"),
               "A tenant signed up"),
     EventSpec("tenant.status-changed", 1, tenants.TenantStatusChanged, "tenant.changed", _by_field("tenant_id"),

@@ -1,4 +1,4 @@
-"""Inbox API of the conversation service; every route verifies the caller's token itself."""
+"""Inbox API: conversations, their timelines, replies and notes. Every route verifies the caller's token itself."""
 
 from __future__ import annotations
 
@@ -6,21 +6,30 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from parley.conversation import repository
-from parley.conversation.schemas import ContactOut, ConversationOut, MessageOut
+from parley.conversation import replies, service
+from parley.conversation.repository import ConversationFilter, Keyset, list_messages
+from parley.conversation.schemas import ConversationOut, ConversationPatch, MessageOut, NoteIn, NoteOut, ReplyIn, Status
+from parley.conversation.sealing import Sealer
 from parley.kit.auth import CurrentPrincipal
-from parley.kit.errors import NotFound
+from parley.kit.errors import DomainError
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
-from parley.kit.service import Session
+from parley.kit.service import CurrentService, Session
 
-router = APIRouter(prefix="/v1", tags=["conversations"])
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
+async def get_sealer(request: Request) -> Sealer:
+    return request.app.state.sealer
+
+
+Sealing = Annotated[Sealer, Depends(get_sealer)]
+
+
+def keyset(cursor: str | None) -> Keyset | None:
     if cursor is None:
         return None
     at, ident = decode_cursor(cursor, 2)
@@ -30,45 +39,98 @@ def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
         raise InvalidCursor("the cursor is not one this API issued") from None
 
 
-@router.get("/conversations", response_model=Page[ConversationOut],
-            summary="Conversations of the caller's tenant, most recent activity first")
+def _assignee(value: str | None) -> tuple[UUID | None, bool]:
+    if value in (None, ""):
+        return None, False
+    if value == "none":
+        return None, True
+    try:
+        return UUID(value), False
+    except ValueError:
+        raise DomainError("assignee is a user id or `none`", code="validation_error", status_code=422) from None
+
+
+@router.get("", response_model=Page[ConversationOut], summary="Conversations, most recent activity first")
 async def list_conversations(
-    principal: CurrentPrincipal, session: Session, limit: Limit = 20, cursor: str | None = None,
-    status: Literal["open", "pending", "resolved", "snoozed"] | None = None,
+    principal: CurrentPrincipal, session: Session, sealer: Sealing, limit: Limit = 20, cursor: str | None = None,
+    status: Status | None = None, assignee: Annotated[str | None, Query(description="user id, `me` or `none`")] = None,
+    team: UUID | None = None, label: str | None = None, channel: str | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="contact name or phone")] = None,
+    stage: str | None = None,
 ) -> Page[ConversationOut]:
-    rows = await repository.list_conversations(session, principal.tenant_id, status=status, limit=limit,
-                                               after=_keyset(cursor))
-    page = rows[:limit]
-    data = [ConversationOut(
-        id=c.id, status=c.status, phone_number_id=c.phone_number_id, opened_at=c.opened_at,
-        last_message_at=c.last_message_at, last_message_preview=c.last_message_preview,
-        window_expires_at=c.window_expires_at,
-        contact=ContactOut(id=contact.id, wa_id=contact.wa_id, profile_name=contact.profile_name),
-    ) for c, contact in page]
-    next_cursor = encode_cursor(page[-1][0].last_message_at.isoformat(), page[-1][0].id) \
-        if len(rows) > limit else None
-    return Page(data=data, pagination=PageInfo(limit=limit, has_more=next_cursor is not None,
-                                               next_cursor=next_cursor))
+    if stage:
+        raise DomainError("filtering by pipeline stage is not available in this version", code="unsupported_filter",
+                          details={"filter": "stage"})
+    assignee_id, unassigned = _assignee(str(principal.user_id) if assignee == "me" else assignee)
+    f = ConversationFilter(status=status, assignee_id=assignee_id, unassigned=unassigned, team_id=team,
+                           label=label.strip().lower() if label else None, phone_number_id=channel, q=q or None)
+    data, following = await service.list_conversations(session, sealer, principal, f, limit=limit,
+                                                       after=keyset(cursor))
+    next_cursor = encode_cursor(following[0].isoformat(), following[1]) if following else None
+    return Page(data=data, pagination=PageInfo(limit=limit, has_more=following is not None, next_cursor=next_cursor))
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=Page[MessageOut],
-            summary="A conversation's timeline in WhatsApp order; page with `before` (older) or `after` (newer)")
-async def list_messages(
-    conversation_id: UUID, principal: CurrentPrincipal, session: Session, limit: Limit = 50,
-    before: str | None = None, after: str | None = None,
+@router.get("/{conversation_id}", response_model=ConversationOut, summary="One conversation")
+async def get_conversation(conversation_id: UUID, principal: CurrentPrincipal, session: Session,
+                           sealer: Sealing) -> ConversationOut:
+    return await service.get_conversation(session, sealer, principal, conversation_id)
+
+
+@router.patch("/{conversation_id}", response_model=ConversationOut,
+              summary="Change status, priority, snooze, assignee, team or labels")
+async def update_conversation(conversation_id: UUID, patch: ConversationPatch, principal: CurrentPrincipal,
+                              session: Session, sealer: Sealing, svc: CurrentService) -> ConversationOut:
+    await service.update_conversation(session, svc.store, principal, conversation_id, patch)
+    session.expire_all()
+    return await service.get_conversation(session, sealer, principal, conversation_id)
+
+
+@router.get("/{conversation_id}/messages", response_model=Page[MessageOut],
+            summary="A conversation's timeline in WhatsApp order: the latest page, then `direction=older|newer`")
+async def get_messages(
+    conversation_id: UUID, principal: CurrentPrincipal, session: Session, sealer: Sealing, limit: Limit = 50,
+    cursor: str | None = None, direction: Literal["older", "newer"] = "older",
 ) -> Page[MessageOut]:
-    if before and after:
-        raise InvalidCursor("use either `before` or `after`, not both")
-    if await repository.get_conversation(session, principal.tenant_id, conversation_id) is None:
-        raise NotFound("no such conversation")
-    rows = await repository.list_messages(session, principal.tenant_id, conversation_id, limit=limit,
-                                          after=_keyset(after), before=_keyset(before))
-    more = len(rows) > limit
-    page = rows[:limit]
-    if not after:
+    await service.require_visible(session, principal, conversation_id)
+    newer = direction == "newer"
+    rows = await list_messages(session, principal.tenant_id, conversation_id, limit=limit, cursor=keyset(cursor),
+                               newer=newer)
+    more, page = len(rows) > limit, rows[:limit]
+    if not newer:
         page.reverse()
-    data = [MessageOut.model_validate(m, from_attributes=True) for m in page]
-    first, last = (page[0], page[-1]) if page else (None, None)
-    older = encode_cursor(first.sent_at.isoformat(), first.id) if first and (more or after) else None
-    newer = encode_cursor(last.sent_at.isoformat(), last.id) if last and (before or (after and more)) else None
-    return Page(data=data, pagination=PageInfo(limit=limit, has_more=more, next_cursor=newer, prev_cursor=older))
+    data = await service.messages_out(session, sealer, principal.tenant_id, page)
+
+    def at(i: int) -> str:
+        return encode_cursor(page[i].sent_at.isoformat(), page[i].id)
+
+    # next_cursor continues in the requested direction; prev_cursor goes back the other way.
+    if newer:
+        next_cursor, prev_cursor = (at(-1) if page and more else None), (at(0) if page and cursor else None)
+    else:
+        next_cursor, prev_cursor = (at(0) if page and more else None), (at(-1) if page and cursor else None)
+    return Page(data=data, pagination=PageInfo(limit=limit, has_more=more, next_cursor=next_cursor,
+                                               prev_cursor=prev_cursor))
+
+
+@router.post("/{conversation_id}/messages", response_model=MessageOut, status_code=201,
+             summary="Reply: stored pending with its client_message_id, then sent; 200 for a repeated id")
+async def reply(conversation_id: UUID, body: ReplyIn, principal: CurrentPrincipal, session: Session,
+                sealer: Sealing, svc: CurrentService, response: Response) -> MessageOut:
+    message, created = await replies.send_reply(session, svc.store, sealer, principal, conversation_id, body)
+    if not created:
+        response.status_code = 200
+    return message
+
+
+@router.post("/{conversation_id}/notes", response_model=NoteOut, status_code=201,
+             summary="A private note for the team (never sent to the customer)")
+async def add_note(conversation_id: UUID, body: NoteIn, principal: CurrentPrincipal, session: Session,
+                   sealer: Sealing, svc: CurrentService) -> NoteOut:
+    return await service.add_note(session, svc.store, sealer, principal, conversation_id, body.body)
+
+
+@router.get("/{conversation_id}/notes", response_model=Page[NoteOut], summary="A conversation's notes, oldest first")
+async def get_notes(conversation_id: UUID, principal: CurrentPrincipal, session: Session, sealer: Sealing,
+                    limit: Limit = 200) -> Page[NoteOut]:
+    notes, more = await service.list_notes(session, sealer, principal, conversation_id, limit)
+    return Page(data=notes, pagination=PageInfo(limit=limit, has_more=more))

@@ -2,20 +2,40 @@
 
 from pathlib import Path
 
-from parley.conversation import endpoints, service, subscribers
-from parley.conversation.models import Contact, Conversation, Message, kit_tables, metadata
+from parley.conversation import directory_endpoints, endpoints, projections, service, subscribers
+from parley.conversation.inbound import Inbound
+from parley.conversation.models import PROJECTIONS, data_keys, kit_tables, metadata
+from parley.conversation.sealing import Sealer
 from parley.conversation.settings import ConversationSettings
+from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.eventstore import EventStore
+from parley.kit.loops import run_forever
 from parley.kit.service import Service, ServiceDefinition
 
 
 def build(settings: ConversationSettings | None = None) -> Service:
     settings = settings or ConversationSettings()
-    store = EventStore(kit_tables, source="/parley/conversation", projector=service.project)
-    return Service(ServiceDefinition(
+    store = EventStore(kit_tables, source="/parley/conversation", projector=projections.project)
+    # Built now so a missing or malformed master key fails at start-up, not at the first message.
+    sealer = Sealer(TenantCipher(load_keyring(settings), data_keys))
+    inbound = Inbound(store, sealer)
+    definition = ServiceDefinition(
         name="conversation", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[endpoints.router],
-        subscriptions=subscribers.subscriptions(store),
-        projection_tables=[Message.__table__, Conversation.__table__, Contact.__table__],
-    ))
+        routers=[endpoints.router, directory_endpoints.contacts, directory_endpoints.agents,
+                 directory_endpoints.teams],
+        subscriptions=subscribers.subscriptions(store, inbound),
+        projection_tables=PROJECTIONS,
+        extra_state={"sealer": sealer, "inbound": inbound},
+    )
+    built = Service(definition)
+
+    async def snooze_alarm(_: Service) -> None:
+        async def step() -> int:
+            async with built.db.unit_of_work() as session:
+                return await service.reopen_due_snoozes(session, store)
+
+        await run_forever("snooze alarm", step, settings.snooze_check_seconds)
+
+    definition.background = [snooze_alarm]
+    return built

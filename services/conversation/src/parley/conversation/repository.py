@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.conversation.models import Contact, Conversation, Message
+from parley.conversation.models import Agent, Contact, Conversation, Message, Note, Team, TeamMember
+
+Keyset = tuple[datetime, UUID]
+
+#: Statuses that count against an agent's cap.
+ACTIVE = ("open", "pending", "snoozed")
 
 
-async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str) -> Contact | None:
-    return await session.scalar(select(Contact).where(Contact.tenant_id == tenant_id, Contact.wa_id == wa_id))
+async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str, *, lock: bool = False) -> Contact | None:
+    """``lock``: for appending to the contact's events (its version is read from the row)."""
+    query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.wa_id == wa_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
-async def open_conversation(session: AsyncSession, tenant_id: UUID, contact_id: UUID,
-                            phone_number_id: str) -> Conversation | None:
+async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
+    query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def conversation_of(session: AsyncSession, tenant_id: UUID, contact_id: UUID,
+                          phone_number_id: str) -> Conversation | None:
+    """The contact's conversation on this number, locked: its events are appended in order."""
     return await session.scalar(select(Conversation).where(
         Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id,
-        Conversation.phone_number_id == phone_number_id, Conversation.status != "resolved",
-    ))
+        Conversation.phone_number_id == phone_number_id).with_for_update())
 
 
 async def message_exists(session: AsyncSession, tenant_id: UUID, wamid: str) -> bool:
@@ -29,44 +46,76 @@ async def message_exists(session: AsyncSession, tenant_id: UUID, wamid: str) -> 
     return found is not None
 
 
-async def insert_contact(session: AsyncSession, **values: object) -> None:
-    await session.execute(insert(Contact).values(**values))
+async def message_by(session: AsyncSession, tenant_id: UUID, *, wamid: str | None = None,
+                     client_message_id: UUID | None = None) -> Message | None:
+    if client_message_id is not None:
+        query = select(Message).where(Message.tenant_id == tenant_id, Message.client_message_id == client_message_id)
+    elif wamid is not None:
+        query = select(Message).where(Message.tenant_id == tenant_id, Message.wamid == wamid)
+    else:
+        return None
+    return await session.scalar(query)
 
 
-async def rename_contact(session: AsyncSession, contact_id: UUID, profile_name: str | None) -> None:
-    await session.execute(update(Contact).where(Contact.id == contact_id).values(profile_name=profile_name))
+async def lock_conversation(session: AsyncSession, tenant_id: UUID, conversation_id: UUID) -> Conversation | None:
+    return await session.scalar(select(Conversation).where(
+        Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
+        .with_for_update().execution_options(populate_existing=True))
 
 
-async def insert_conversation(session: AsyncSession, **values: object) -> None:
-    await session.execute(insert(Conversation).values(**values))
+async def team_ids_of(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> list[UUID]:
+    return list(await session.scalars(select(TeamMember.team_id).where(TeamMember.tenant_id == tenant_id,
+                                                                       TeamMember.user_id == user_id)))
 
 
-async def insert_message(session: AsyncSession, **values: object) -> None:
-    await session.execute(insert(Message).values(**values).on_conflict_do_nothing())
+@dataclass(frozen=True)
+class ConversationFilter:
+    status: str | None = None
+    assignee_id: UUID | None = None
+    unassigned: bool = False
+    team_id: UUID | None = None
+    label: str | None = None
+    phone_number_id: str | None = None
+    q: str | None = None
 
 
-async def touch_conversation(session: AsyncSession, conversation_id: UUID, at: datetime, preview: str | None,
-                             window_expires_at: datetime | None) -> None:
-    """Last activity only moves forward: an older message arriving late does not rewind it."""
-    values: dict[str, object] = {
-        "last_message_at": func.greatest(Conversation.last_message_at, at),
-        "last_message_preview": func.coalesce(
-            select(Message.text).where(Message.conversation_id == conversation_id)
-            .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1).scalar_subquery(), preview),
-    }
-    if window_expires_at is not None:
-        values["window_expires_at"] = func.greatest(func.coalesce(Conversation.window_expires_at, window_expires_at),
-                                                    window_expires_at)
-    await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+def _filter_clauses(tenant_id: UUID, f: ConversationFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [Conversation.tenant_id == tenant_id]
+    if f.status:
+        clauses.append(Conversation.status == f.status)
+    if f.assignee_id:
+        clauses.append(Conversation.assignee_id == f.assignee_id)
+    if f.unassigned:
+        clauses.append(Conversation.assignee_id.is_(None))
+    if f.team_id:
+        clauses.append(Conversation.team_id == f.team_id)
+    if f.label:
+        clauses.append(Conversation.labels.contains([f.label]))
+    if f.phone_number_id:
+        clauses.append(Conversation.phone_number_id == f.phone_number_id)
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(Contact.profile_name.ilike(pattern) | Contact.wa_id.like(pattern.replace("+", ""))
+                       | Contact.phone_e164.like(pattern))
+    return clauses
 
 
-async def list_conversations(session: AsyncSession, tenant_id: UUID, *, status: str | None, limit: int,
-                             after: tuple[datetime, UUID] | None) -> list[tuple[Conversation, Contact]]:
+def agent_visibility(user_id: UUID, team_ids: list[UUID]) -> ColumnElement[bool]:
+    """What an agent may see: assigned to them, or unassigned in one of their teams."""
+    mine = Conversation.assignee_id == user_id
+    if not team_ids:
+        return mine
+    return or_(mine, and_(Conversation.assignee_id.is_(None), Conversation.team_id.in_(team_ids)))
+
+
+async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
+                             after: Keyset | None, visible: ColumnElement[bool] | None = None,
+                             ) -> list[tuple[Conversation, Contact]]:
     """Most recent activity first; keyset pagination on (last_message_at, id)."""
     query = (select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
-             .where(Conversation.tenant_id == tenant_id))
-    if status:
-        query = query.where(Conversation.status == status)
+             .where(*_filter_clauses(tenant_id, f)))
+    if visible is not None:
+        query = query.where(visible)
     if after:
         at, last_id = after
         query = query.where(or_(Conversation.last_message_at < at,
@@ -75,21 +124,102 @@ async def list_conversations(session: AsyncSession, tenant_id: UUID, *, status: 
     return [(row[0], row[1]) for row in await session.execute(query)]
 
 
-async def get_conversation(session: AsyncSession, tenant_id: UUID, conversation_id: UUID) -> Conversation | None:
-    return await session.scalar(select(Conversation).where(Conversation.tenant_id == tenant_id,
-                                                           Conversation.id == conversation_id))
+async def conversation_with_contact(session: AsyncSession, tenant_id: UUID, conversation_id: UUID,
+                                    visible: ColumnElement[bool] | None = None) -> tuple[Conversation, Contact] | None:
+    query = (select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
+             .where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id))
+    if visible is not None:
+        query = query.where(visible)
+    row = (await session.execute(query)).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+async def conversation_visible(session: AsyncSession, tenant_id: UUID, conversation_id: UUID,
+                               visible: ColumnElement[bool] | None = None) -> bool:
+    query = select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
+    if visible is not None:
+        query = query.where(visible)
+    return await session.scalar(query) is not None
 
 
 async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
-                        after: tuple[datetime, UUID] | None, before: tuple[datetime, UUID] | None) -> list[Message]:
-    """Oldest first by WhatsApp time. ``after`` pages forward, ``before`` pages backward (newest page by default)."""
-    query = select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+                        cursor: Keyset | None, newer: bool) -> list[Any]:
+    """``newer``: oldest first after the cursor; else newest first before it (the latest page without one).
+
+    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read."""
+    query = select(Message.__table__).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
     key = (Message.sent_at, Message.id)
+    if newer:
+        if cursor:
+            query = query.where(or_(key[0] > cursor[0], and_(key[0] == cursor[0], key[1] > cursor[1])))
+        return list(await session.execute(query.order_by(key[0].asc(), key[1].asc()).limit(limit + 1)))
+    if cursor:
+        query = query.where(or_(key[0] < cursor[0], and_(key[0] == cursor[0], key[1] < cursor[1])))
+    return list(await session.execute(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)))
+
+
+async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, limit: int) -> list[Note]:
+    return list(await session.scalars(select(Note).where(Note.tenant_id == tenant_id,
+                                                         Note.conversation_id == conversation_id)
+                                      .order_by(Note.created_at, Note.id).limit(limit + 1)))
+
+
+async def list_contacts(session: AsyncSession, tenant_id: UUID, *, q: str | None, label: str | None, limit: int,
+                        after: Keyset | None) -> list[Contact]:
+    query = select(Contact).where(Contact.tenant_id == tenant_id)
+    if q:
+        query = query.where(*_filter_clauses(tenant_id, ConversationFilter(q=q))[1:])
+    if label:
+        query = query.where(Contact.labels.contains([label]))
     if after:
-        query = query.where(or_(key[0] > after[0], and_(key[0] == after[0], key[1] > after[1])))
-        query = query.order_by(key[0].asc(), key[1].asc()).limit(limit + 1)
-        return list(await session.scalars(query))
-    if before:
-        query = query.where(or_(key[0] < before[0], and_(key[0] == before[0], key[1] < before[1])))
-    query = query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)
-    return list(await session.scalars(query))
+        query = query.where(or_(Contact.created_at < after[0],
+                                and_(Contact.created_at == after[0], Contact.id < after[1])))
+    return list(await session.scalars(query.order_by(Contact.created_at.desc(), Contact.id.desc()).limit(limit + 1)))
+
+
+async def agent(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> Agent | None:
+    return await session.scalar(select(Agent).where(Agent.tenant_id == tenant_id, Agent.user_id == user_id))
+
+
+async def list_agents(session: AsyncSession, tenant_id: UUID) -> list[tuple[Agent, int]]:
+    """Every agent with the number of active conversations assigned to them."""
+    load = (select(func.count()).where(Conversation.tenant_id == tenant_id, Conversation.assignee_id == Agent.user_id,
+                                       Conversation.status.in_(ACTIVE)).scalar_subquery())
+    rows = await session.execute(select(Agent, load).where(Agent.tenant_id == tenant_id).order_by(Agent.email))
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def next_agent(session: AsyncSession, tenant_id: UUID, team_id: UUID | None) -> UUID | None:
+    """Round robin: the available, active agent under their cap who was assigned least recently (locked)."""
+    load = (select(func.count()).where(Conversation.tenant_id == tenant_id, Conversation.assignee_id == Agent.user_id,
+                                       Conversation.status.in_(ACTIVE)).scalar_subquery())
+    query = select(Agent.user_id).where(Agent.tenant_id == tenant_id, Agent.available.is_(True),
+                                        Agent.status == "active", load < Agent.max_open)
+    if team_id is not None:
+        query = query.where(exists().where(TeamMember.team_id == team_id, TeamMember.user_id == Agent.user_id))
+    query = query.order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.user_id).limit(1)
+    return await session.scalar(query.with_for_update(of=Agent))
+
+
+async def team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | None:
+    return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id))
+
+
+async def team_by_name(session: AsyncSession, tenant_id: UUID, name: str) -> Team | None:
+    return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.name == name))
+
+
+async def list_teams(session: AsyncSession, tenant_id: UUID) -> list[tuple[Team, list[UUID]]]:
+    rows = await session.execute(
+        select(Team, func.array_remove(func.array_agg(TeamMember.user_id), None))
+        .outerjoin(TeamMember, TeamMember.team_id == Team.id).where(Team.tenant_id == tenant_id)
+        .group_by(Team.id).order_by(Team.name))
+    return [(row[0], list(row[1] or [])) for row in rows]
+
+
+async def due_snoozes(session: AsyncSession, now: datetime, limit: int) -> list[Conversation]:
+    """Snoozed conversations whose time has come, locked (replicas skip each other's)."""
+    return list(await session.scalars(select(Conversation).where(
+        Conversation.status == "snoozed", Conversation.snoozed_until <= now)
+        .order_by(Conversation.snoozed_until).limit(limit).with_for_update(skip_locked=True)))
+

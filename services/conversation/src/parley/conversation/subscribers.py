@@ -5,14 +5,21 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
-from parley.conversation import service
+from parley.conversation import directory
+from parley.conversation.inbound import Inbound
 from parley.kit.consumer import Subscription
 from parley.kit.eventstore import EventStore
 
 
-def subscriptions(store: EventStore) -> list[Subscription]:
-    async def inbound(session: AsyncSession, envelope: Envelope) -> None:
-        await service.record_inbound(session, store, envelope)
+def subscriptions(store: EventStore, inbound: Inbound) -> list[Subscription]:
+    async def users(session: AsyncSession, envelope: Envelope) -> None:
+        await directory.sync_user(session, store, envelope)
 
-    return [Subscription("conversation.inbound", ("message.received",), inbound,
-                         event_types=frozenset({"message.received"}))]
+    return [
+        Subscription("conversation.inbound", ("message.received",), inbound.record_message,
+                     event_types=frozenset({"message.received"})),
+        Subscription("conversation.statuses", ("message.status",), inbound.record_status,
+                     event_types=frozenset({"message.status"})),
+        Subscription("conversation.users", ("user.changed",), users,
+                     event_types=frozenset({"user.created", "user.updated", "user.removed"})),
+    ]
