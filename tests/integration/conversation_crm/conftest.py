@@ -47,6 +47,7 @@ def inbound(tenant_id: uuid.UUID, wa_id: str, *, text: str | None = None, at: da
 class Crm:
     service: Service
     client: httpx.AsyncClient
+    app: Any
     principal: Principal = field(default_factory=lambda: Principal(uuid.uuid4(), uuid.uuid4(), "owner"))
 
     def as_other_tenant(self) -> Principal:
@@ -89,7 +90,7 @@ async def crm(platform: Platform) -> AsyncIterator[Crm]:
     await built.migrate()
     app = built.create_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://conversation") as client:
-        harness = Crm(built, client)
+        harness = Crm(built, client, app)
         app.dependency_overrides[current_principal] = lambda: harness.principal
         try:
             yield harness
