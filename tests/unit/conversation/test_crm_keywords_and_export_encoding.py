@@ -60,7 +60,10 @@ COLUMNS = tuple(ROW)
 
 def _encode(fmt, rows):
     encoder = _Encoder(fmt, COLUMNS)
-    return encoder.head() + "".join(encoder.row(r) for r in rows) + encoder.tail()
+    for row in rows:
+        encoder.write(row)
+    encoder.finish()
+    return encoder.take()
 
 
 def test_csv_has_a_header_defused_formulas_and_json_cells():

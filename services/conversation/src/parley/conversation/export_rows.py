@@ -57,8 +57,9 @@ class MessageFilters:
 
 async def _stream(session: AsyncSession, query: Select[Any]) -> AsyncIterator[dict[str, Any]]:
     result = await session.stream(query.execution_options(yield_per=FETCH_SIZE))
-    async for row in result.mappings():
-        yield dict(row)
+    async for partition in result.mappings().partitions():  # one await per fetch, not one per row
+        for row in partition:
+            yield dict(row)
 
 
 def contact_rows(session: AsyncSession, tenant_id: UUID, filters: ContactFilters) -> AsyncIterator[dict[str, Any]]:

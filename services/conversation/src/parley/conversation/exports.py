@@ -36,7 +36,7 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "nd
 EXPORTED_ROWS = Counter("parley_conversation_exported_rows_total", "Rows written to exports",
                         ["entity", "format"])
 #: Spreadsheet apps run cells starting with these as formulas: such CSV cells get a leading apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def _plain(value: Any) -> Any:
@@ -48,44 +48,53 @@ def _plain(value: Any) -> Any:
 
 
 def _csv_cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in _FORMULA_START else value
     if value is None:
         return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    text = str(_plain(value))
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if kind is datetime:
+        return value.isoformat()
+    if kind is dict or kind is list:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _csv_cell(str(value))
 
 
 class _Encoder:
-    """Turns rows into the bytes of one format, header and footer included."""
+    """Writes rows of one format (header and footer included) into a buffer the caller drains in chunks."""
 
     def __init__(self, fmt: Format, columns: tuple[str, ...]) -> None:
         self.fmt, self.columns, self.rows = fmt, columns, 0
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+        if fmt == "csv":
+            self._csv.writerow(columns)
+        elif fmt == "json":
+            self._buffer.write("[")
 
-    def head(self) -> str:
-        if self.fmt == "csv":
-            self._csv.writerow(self.columns)
-            return self._take()
-        return "[" if self.fmt == "json" else ""
+    @property
+    def size(self) -> int:
+        return self._buffer.tell()
 
-    def row(self, row: dict[str, Any]) -> str:
+    def write(self, row: dict[str, Any]) -> None:
         if self.fmt == "csv":
             self._csv.writerow([_csv_cell(row[c]) for c in self.columns])
-            text = self._take()
         else:
             document = json.dumps({c: _plain(row[c]) for c in self.columns}, ensure_ascii=False)
-            text = (("," if self.rows else "") + "\n" + document) if self.fmt == "json" else document + "\n"
+            if self.fmt == "json":
+                self._buffer.write(",\n" if self.rows else "\n")
+                self._buffer.write(document)
+            else:
+                self._buffer.write(document + "\n")
         self.rows += 1
-        return text
 
-    def tail(self) -> str:
-        return "\n]\n" if self.fmt == "json" else ""
+    def finish(self) -> None:
+        if self.fmt == "json":
+            self._buffer.write("\n]\n")
 
-    def _take(self) -> str:
+    def take(self) -> str:
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
@@ -96,19 +105,14 @@ async def _chunks(service: Service, source: RowSource, entity: str, fmt: Format)
     """The export's bytes, read in the generator's own transaction (the request's has ended by now)."""
     encoder = _Encoder(fmt, COLUMNS[entity])
     counter = EXPORTED_ROWS.labels(entity, fmt)
-    pending = [encoder.head()]
-    size = len(pending[0])
     async with service.db.unit_of_work() as session:
         async for row in source(session):
-            text = encoder.row(row)
+            encoder.write(row)
             counter.inc()
-            pending.append(text)
-            size += len(text)
-            if size >= CHUNK_BYTES:
-                yield "".join(pending).encode()
-                pending, size = [], 0
-    pending.append(encoder.tail())
-    yield "".join(pending).encode()
+            if encoder.size >= CHUNK_BYTES:
+                yield encoder.take().encode()
+    encoder.finish()
+    yield encoder.take().encode()
 
 
 def _response(service: Service, source: RowSource, entity: str, fmt: Format) -> StreamingResponse:
