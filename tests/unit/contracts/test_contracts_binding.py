@@ -26,7 +26,7 @@ def _expected_key(document: dict) -> str:
         return data["waba_id"]
     if topic == "channel.changed":
         return data["phone_number_id"]
-    if topic in {"tenant.changed", "user.changed"}:
+    if topic in {"tenant.changed", "user.changed", "pipeline.changed"}:
         return data["tenant_id"]
     customer = {"message.requested": "to", "message.status": "recipient_id"}.get(topic, "wa_id")
     return f"{tenant}:{data[customer]}"

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from parley.contracts.events import accounts, channels, contacts, conversations, messages, tenants, users, webhooks
+from parley.contracts.events import (
+    accounts,
+    channels,
+    consent,
+    contacts,
+    conversations,
+    messages,
+    pipeline,
+    tenants,
+    users,
+    webhooks,
+)
 from parley.contracts.events.base import customer_key
 
 if TYPE_CHECKING:
@@ -68,6 +79,8 @@ TOPICS: dict[str, TopicSpec] = {
                   partitions=3, retention_days=30),
         TopicSpec("conversation.changed", "tenant_id:wa_id", "Conversation and timeline changes"),
         TopicSpec("contact.changed", "tenant_id:wa_id", "Contacts created, changed, opted out and blocked"),
+        TopicSpec("pipeline.changed", "tenant_id", "Kanban stages and lead cards created, moved, updated, deleted",
+                  partitions=3),
         TopicSpec("tenant.changed", "tenant_id", "Tenants created and suspended", partitions=3, retention_days=30),
         TopicSpec("user.changed", "tenant_id", "Users invited, created, changed and removed", partitions=3,
                   retention_days=30),
@@ -121,6 +134,26 @@ _SPECS: tuple[EventSpec, ...] = (
               "A contact's profile name, attributes or labels changed"),
     EventSpec("contact.number-changed", 1, contacts.ContactNumberChanged, "contact.changed", _by_customer("wa_id"),
               "A customer moved to a new WhatsApp number; their history moved with them"),
+    EventSpec("contact.opted-out", 1, consent.ContactOptedOut, "contact.changed", _by_customer("wa_id"),
+              "A customer opted out of messages (keyword or recorded by an agent)"),
+    EventSpec("contact.opted-in", 1, consent.ContactOptedIn, "contact.changed", _by_customer("wa_id"),
+              "A customer who had opted out may be messaged again"),
+    EventSpec("contact.blocked", 1, consent.ContactBlocked, "contact.changed", _by_customer("wa_id"),
+              "A number was put on the tenant's blocklist"),
+    EventSpec("contact.unblocked", 1, consent.ContactUnblocked, "contact.changed", _by_customer("wa_id"),
+              "A number was taken off the tenant's blocklist"),
+    EventSpec("pipeline.stage-created", 1, pipeline.PipelineStageCreated, "pipeline.changed",
+              _by_field("tenant_id"), "A stage was added to the tenant's pipeline"),
+    EventSpec("pipeline.stage-updated", 1, pipeline.PipelineStageUpdated, "pipeline.changed",
+              _by_field("tenant_id"), "A pipeline stage was renamed or moved"),
+    EventSpec("pipeline.stage-deleted", 1, pipeline.PipelineStageDeleted, "pipeline.changed",
+              _by_field("tenant_id"), "A pipeline stage was removed (its leads moved elsewhere first)"),
+    EventSpec("pipeline.lead-created", 1, pipeline.PipelineLeadCreated, "pipeline.changed",
+              _by_field("tenant_id"), "A contact got a lead card on the pipeline"),
+    EventSpec("pipeline.lead-moved", 1, pipeline.PipelineLeadMoved, "pipeline.changed",
+              _by_field("tenant_id"), "A lead card moved to a stage and position"),
+    EventSpec("pipeline.lead-updated", 1, pipeline.PipelineLeadUpdated, "pipeline.changed",
+              _by_field("tenant_id"), "A lead card's value, owner, title or custom fields changed"),
     EventSpec("tenant.created", 1, tenants.TenantCreated, "tenant.changed", _by_field("tenant_id"),
               "A tenant signed up"),
     EventSpec("tenant.status-changed", 1, tenants.TenantStatusChanged, "tenant.changed", _by_field("tenant_id"),

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from parley.conversation import directory_endpoints, endpoints, projections, service, subscribers
+from parley.conversation import crm, directory_endpoints, endpoints, projections, service, subscribers
 from parley.conversation.inbound import Inbound
 from parley.conversation.models import PROJECTIONS, data_keys, kit_tables, metadata
 from parley.conversation.sealing import Sealer
@@ -15,7 +15,7 @@ from parley.kit.service import Service, ServiceDefinition
 
 def build(settings: ConversationSettings | None = None) -> Service:
     settings = settings or ConversationSettings()
-    store = EventStore(kit_tables, source="/parley/conversation", projector=projections.project)
+    store = EventStore(kit_tables, source="/parley/conversation", projector=crm.projector(projections.project))
     # Built now so a missing or malformed master key fails at start-up, not at the first message.
     sealer = Sealer(TenantCipher(load_keyring(settings), data_keys))
     inbound = Inbound(store, sealer)
@@ -23,9 +23,9 @@ def build(settings: ConversationSettings | None = None) -> Service:
         name="conversation", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[endpoints.router, directory_endpoints.contacts, directory_endpoints.agents,
-                 directory_endpoints.teams],
-        subscriptions=subscribers.subscriptions(store, inbound),
-        projection_tables=PROJECTIONS,
+                 directory_endpoints.teams, *crm.ROUTERS],
+        subscriptions=[*subscribers.subscriptions(store, inbound), *crm.subscriptions(store)],
+        projection_tables=[*PROJECTIONS, *crm.PROJECTION_TABLES],
         extra_state={"sealer": sealer, "inbound": inbound},
     )
     built = Service(definition)
