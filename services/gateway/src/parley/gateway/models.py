@@ -97,7 +97,7 @@ class RefreshToken(Base):
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     family_id: Mapped[UUID] = mapped_column(index=True)
-    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[UUID] = mapped_column(index=True)  # no FK: rebuild truncates tenants, keeps sessions
     user_id: Mapped[UUID] = mapped_column(index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

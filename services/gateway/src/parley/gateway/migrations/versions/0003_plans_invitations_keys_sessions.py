@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_refresh_tokens"),
-        _tenant_fk("refresh_tokens"),
+        # No foreign key to tenants: ``rebuild`` truncates the projections and keeps the sessions.
         sa.UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
         schema=SCHEMA,
     )
