@@ -74,9 +74,12 @@ class RecordingUpstream:
         return server
 
 
-def start_gateway(platform: Platform, name: str, service_urls: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_gateway(platform: Platform, name: str, service_urls: str | None = None,
+                  **extra_env: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**platform.service_env(GATEWAY), "GATEWAY_PORT": str(port), "GATEWAY_SERVICE_URLS": service_urls}
+    env = {**platform.service_env(GATEWAY), "GATEWAY_PORT": str(port), **extra_env}
+    if service_urls is not None:
+        env["GATEWAY_SERVICE_URLS"] = service_urls
     log = open(platform.state_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
     process = subprocess.Popen([sys.executable, "-m", "parley.gateway"], env=env, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

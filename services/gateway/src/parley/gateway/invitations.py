@@ -1,6 +1,6 @@
 """Inviting people by e-mail: a one-time token that, with a password, makes them a user of the tenant.
 
-The token is returned to the inviter (the gateway has no mail delivery yet), who hands it over.
+With SMTP configured the token is e-mailed; otherwise it is returned to the inviter, who hands it over.
 The plan's ``agents`` limit counts users plus open invitations, at invitation and again at acceptance.
 """
 

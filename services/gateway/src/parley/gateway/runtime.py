@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from parley.gateway import repository
 from parley.gateway.idempotency import IdempotencyStore
+from parley.gateway.mailer import InvitationMailer
 from parley.gateway.models import ApiKey
 from parley.gateway.ratelimit import LoginThrottle, RateLimiter
 from parley.gateway.settings import GatewaySettings
@@ -47,6 +48,7 @@ class GatewayRuntime:
         self.tenants = TenantStateCache(self.redis, self._load_tenant,
                                         ttl_seconds=self.settings.tenant_cache_seconds)
         self.idempotency = IdempotencyStore(self.redis)
+        self.mailer = InvitationMailer(self.settings)
 
     def database(self) -> Database:
         if self.db is None:

@@ -112,9 +112,9 @@ class InvitationOut(BaseModel):
     email: str
     role: Role
     expires_at: datetime
-    token: str = Field(description="Hand this to the invitee; it is shown only now")
-    delivery: Literal["token_returned"] = Field(
-        "token_returned", description="No e-mail is sent: the inviter passes the token on")
+    token: str | None = Field(description="Without SMTP: hand this to the invitee (shown only now); with: null")
+    delivery: Literal["email", "token_returned"] = Field(
+        description="`email`: sent to the invitee; `token_returned`: no SMTP configured, the inviter passes it on")
 
 
 class ApiKeyRequest(Strict):

@@ -39,6 +39,13 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(256 * 1024, gt=0, description="Largest request body the public API accepts")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; empty: CORS off")
+    smtp_host: str | None = Field(None, description="SMTP server for invitation e-mails; unset: tokens are returned")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_from: str = "Parley <no-reply@parley.invalid>"
+    invitation_accept_url: str | None = Field(None, description="Link in the e-mail; the token is appended")
     openapi_refresh_seconds: float = Field(60.0, gt=0, description="How often the services' OpenAPI is refetched")
 
     @field_validator("cors_origins", mode="before")

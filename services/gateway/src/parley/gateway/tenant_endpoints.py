@@ -115,8 +115,12 @@ async def invite(body: InvitationRequest, caller: InvitationsCaller, session: Se
                                       invited_by=caller.principal.user_id, inviter_role=caller.principal.role,
                                       email=body.email, role=body.role,
                                       ttl_seconds=runtime.settings.invitation_ttl_seconds)
+    mailer = runtime.mailer
+    if mailer.enabled:  # sent before the commit: a failed delivery creates nothing
+        await mailer.send(to=issued.email, role=issued.role, token=issued.token, expires_at=issued.expires_at)
     return InvitationOut(id=issued.invitation_id, email=issued.email, role=issued.role,  # type: ignore[arg-type]
-                         expires_at=issued.expires_at, token=issued.token)
+                         expires_at=issued.expires_at, token=None if mailer.enabled else issued.token,
+                         delivery="email" if mailer.enabled else "token_returned")
 
 
 @router.get("/v1/api-keys", tags=["api keys"], summary="The tenant's API keys (never their secrets)")
