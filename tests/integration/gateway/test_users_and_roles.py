@@ -98,6 +98,8 @@ async def test_a_removed_user_cannot_refresh_and_changes_are_published(
     assert removed.status_code == 204
     assert_error(await http.get(f"/v1/users/{user_id}", headers=owner.headers), 404, "user_not_found")
     assert (await http.post("/v1/auth/refresh", json={"refresh_token": joined["refresh_token"]})).status_code == 401
+    still_held = {"authorization": f"Bearer {joined['access_token']}"}
+    assert_error(await http.get("/v1/conversations", headers=still_held), 401, "token_revoked")
     assert (await http.post("/v1/auth/login", json={"email": email, "password": "a-good-password"})
             ).status_code == 401
     types = [e.type for e in await events_of(running_platform, topic_prefix, owner.credentials.tenant_id, 4)]

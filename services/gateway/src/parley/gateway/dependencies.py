@@ -69,8 +69,8 @@ async def authenticated(request: Request, runtime: Annotated[GatewayRuntime, Dep
         caller = await _api_key_caller(runtime, token)
     else:
         claims = runtime.issuer.claims(token)
-        if await runtime.is_revoked(claims["jti"]):
-            raise Unauthorized("the access token was revoked (logged out)", code="token_revoked")
+        if await runtime.is_revoked(claims["jti"], claims["sub"]):
+            raise Unauthorized("the access token was revoked (logged out, or the user removed)", code="token_revoked")
         principal = runtime.issuer.principal(claims)
         tenant = await runtime.tenants.require_active(principal.tenant_id)
         caller = Caller(principal, Grant(), tenant, f"Bearer {token}", claims)

@@ -23,6 +23,7 @@ from parley.kit.errors import Unauthorized
 from parley.kit.eventstore import EventStore
 
 REVOKED_PREFIX = "parley:gateway:revoked-token:"
+REVOKED_USER_PREFIX = "parley:gateway:revoked-user:"
 
 
 def secret_hash(secret: str) -> str:
@@ -81,8 +82,12 @@ class GatewayRuntime:
         if remaining > 0:
             await self.redis.set(REVOKED_PREFIX + jti, "1", ex=remaining)
 
-    async def is_revoked(self, jti: str) -> bool:
-        return bool(await self.redis.exists(REVOKED_PREFIX + jti))
+    async def revoke_user_tokens(self, user_id: UUID) -> None:
+        """Refuse every access token of a removed or disabled user until the longest-lived one has expired."""
+        await self.redis.set(REVOKED_USER_PREFIX + str(user_id), "1", ex=self.issuer.ttl_seconds)
+
+    async def is_revoked(self, jti: str, user_id: str) -> bool:
+        return bool(await self.redis.exists(REVOKED_PREFIX + jti, REVOKED_USER_PREFIX + user_id))
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -97,6 +97,8 @@ async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, sessi
     user = await service.update_user(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                                      actor_role=caller.principal.role, user_id=user_id, role=body.role,
                                      name=body.name, status=body.status)
+    if body.status == "disabled":
+        await runtime.revoke_user_tokens(user_id)
     return _user_out(user)
 
 
@@ -104,6 +106,7 @@ async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, sessi
 async def remove_user(user_id: UUID, caller: UsersCaller, session: Session, runtime: Runtime) -> Response:
     await service.remove_user(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                               actor_role=caller.principal.role, user_id=user_id)
+    await runtime.revoke_user_tokens(user_id)
     return Response(status_code=204)
 
 
