@@ -62,10 +62,12 @@ async def gateway(gateway_env: dict[str, str], running_platform: Platform) -> As
         kafka_bootstrap_servers=gateway_env["KAFKA_BOOTSTRAP_SERVERS"],
         jwt_private_key_file=gateway_env["GATEWAY_JWT_PRIVATE_KEY_FILE"],
         service_urls=gateway_env["GATEWAY_SERVICE_URLS"],
+        redis_url=gateway_env["REDIS_URL"],
     )
     service = build(settings)
     yield service
     await service.db.dispose()
+    await service.definition.extra_state["gateway"].close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

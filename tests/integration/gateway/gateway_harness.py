@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import jwt
 
 from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
@@ -73,9 +74,12 @@ class RecordingUpstream:
         return server
 
 
-def start_gateway(platform: Platform, name: str, service_urls: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_gateway(platform: Platform, name: str, service_urls: str | None = None,
+                  **extra_env: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**platform.service_env(GATEWAY), "GATEWAY_PORT": str(port), "GATEWAY_SERVICE_URLS": service_urls}
+    env = {**platform.service_env(GATEWAY), "GATEWAY_PORT": str(port), **extra_env}
+    if service_urls is not None:
+        env["GATEWAY_SERVICE_URLS"] = service_urls
     log = open(platform.state_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
     process = subprocess.Popen([sys.executable, "-m", "parley.gateway"], env=env, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -102,3 +106,39 @@ class ProxyRig:
     upstream: RecordingUpstream
     to_upstream: str
     to_nowhere: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """A tenant signed up through the public API, with its owner's session."""
+
+    credentials: Credentials
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.access_token}"}
+
+
+async def sign_up(client: httpx.AsyncClient, name: str = "Acme") -> Account:
+    email, password = f"owner-{uuid.uuid4().hex[:10]}@example.com", f"pw-{uuid.uuid4().hex}"
+    response = await client.post("/v1/auth/signup", json={"tenant_name": name, "email": email, "password": password})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    tenant_id = uuid.UUID(decode_claims(body["access_token"])["tid"])
+    return Account(Credentials(email, password, tenant_id), body["access_token"], body["refresh_token"])
+
+
+def decode_claims(token: str) -> dict[str, object]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    """The response is the standard error shape with this status and code; returns the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert "details" in body["error"]
+    return body["error"]

@@ -16,6 +16,7 @@ from parley.contracts import Envelope
 from parley.contracts.binding import from_record
 from parley.contracts.events.tenants import TenantCreated
 from parley.devstack.stack import Platform
+from parley.gateway import plans
 from parley.gateway import service as gateway_service
 from parley.kit.service import Service
 from tests.integration.gateway.gateway_harness import GATEWAY, Credentials, login
@@ -24,7 +25,7 @@ from tests.integration.gateway.gateway_harness import GATEWAY, Credentials, logi
 async def rows(gateway: Service) -> dict[str, list[Any]]:
     async with gateway.db.unit_of_work() as session:
         return {table: [tuple(r) for r in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id")))]
-                for table in ("tenants", "users")}
+                for table in ("tenants", "users", "invitations", "api_keys")}
 
 
 def gateway_command(platform: Platform, command: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -84,4 +85,6 @@ async def test_tenant_created_is_published_for_other_services(
 
     event = next(e for e in seen if e.tenantid == member.tenant_id)
     assert event.type == "tenant.created"
-    assert event.payload() == TenantCreated(tenant_id=member.tenant_id, name="Acme", plan="starter")
+    limits, features = plans.plan("starter")
+    assert event.payload() == TenantCreated(tenant_id=member.tenant_id, name="Acme", plan="starter",
+                                            limits=limits, features=features)

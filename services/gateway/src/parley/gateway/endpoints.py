@@ -1,21 +1,85 @@
-"""The gateway's own HTTP API: logging in and publishing the token verification key."""
+"""The gateway's authentication API: sign-up, login, refresh, logout, invitations, the JWKS."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from parley.gateway import service
-from parley.gateway.dependencies import Issuer
-from parley.gateway.schemas import JsonWebKeySet, LoginRequest, LoginResponse
+from parley.gateway import invitations, service, sessions
+from parley.gateway.dependencies import AuthenticatedCaller, Issuer, Runtime
+from parley.gateway.schemas import (
+    AcceptInvitationRequest,
+    ErrorResponse,
+    JsonWebKeySet,
+    LoginRequest,
+    LoginResponse,
+    LogoutRequest,
+    RefreshRequest,
+    SignupRequest,
+)
+from parley.gateway.sessions import SessionTokens
+from parley.kit.errors import Unauthorized
 from parley.kit.service import Session
 
-router = APIRouter(tags=["auth"])
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429)}
+router = APIRouter(tags=["auth"], responses=ERRORS)
 
 
-@router.post("/v1/auth/login", summary="Exchange e-mail and password for an access token")
-async def login(body: LoginRequest, session: Session, issuer: Issuer) -> LoginResponse:
-    token = await service.login(session, issuer, email=body.email, password=body.password)
-    return LoginResponse(access_token=token.token, expires_in=token.expires_in)
+def _response(tokens: SessionTokens) -> LoginResponse:
+    return LoginResponse(access_token=tokens.access_token, expires_in=tokens.expires_in,
+                         refresh_token=tokens.refresh_token, refresh_expires_in=tokens.refresh_expires_in)
+
+
+@router.post("/v1/auth/signup", status_code=201, summary="Create a tenant and its owner; returns their tokens")
+async def signup(body: SignupRequest, session: Session, runtime: Runtime) -> LoginResponse:
+    tokens = await sessions.signup(session, runtime.event_store(), runtime.issuer, tenant_name=body.tenant_name,
+                                   email=body.email, password=body.password, plan=runtime.settings.signup_plan,
+                                   refresh_ttl_seconds=runtime.settings.refresh_token_ttl_seconds)
+    return _response(tokens)
+
+
+@router.post("/v1/auth/login", summary="Exchange e-mail and password for an access and a refresh token")
+async def login(body: LoginRequest, request: Request, session: Session, runtime: Runtime) -> LoginResponse:
+    email, address = service.normalize_email(body.email), request.client.host if request.client else "unknown"
+    await runtime.login_throttle.check(email, address)
+    try:
+        user = await sessions.authenticate(session, email=email, password=body.password)
+    except Unauthorized:
+        await runtime.login_throttle.failed(email, address)
+        raise
+    await runtime.login_throttle.succeeded(email)
+    return _response(await sessions.login(session, runtime.issuer, user,
+                                          refresh_ttl_seconds=runtime.settings.refresh_token_ttl_seconds))
+
+
+@router.post("/v1/auth/refresh", summary="Exchange a refresh token (once) for new tokens")
+async def refresh(body: RefreshRequest, runtime: Runtime) -> LoginResponse:
+    db = runtime.database()
+    try:
+        async with db.unit_of_work() as session:
+            tokens = await sessions.refresh(session, runtime.issuer, body.refresh_token,
+                                            refresh_ttl_seconds=runtime.settings.refresh_token_ttl_seconds)
+    except sessions.RefreshTokenReused as reused:
+        async with db.unit_of_work() as session:  # committed although the request fails
+            await sessions.revoke_family(session, reused.family_id)
+        raise
+    return _response(tokens)
+
+
+@router.post("/v1/auth/logout", status_code=204, summary="Revoke this access token and the session's refresh token")
+async def logout(body: LogoutRequest, caller: AuthenticatedCaller, session: Session, runtime: Runtime) -> Response:
+    if caller.claims is not None:
+        await runtime.revoke_access_token(caller.claims["jti"], int(caller.claims["exp"]))
+        await sessions.logout(session, body.refresh_token, caller.principal.user_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/auth/accept-invitation", status_code=201,
+             summary="Join a tenant with an invitation token and a password; returns tokens")
+async def accept_invitation(body: AcceptInvitationRequest, session: Session, runtime: Runtime) -> LoginResponse:
+    user = await invitations.accept(session, runtime.event_store(), token=body.token, password=body.password,
+                                    name=body.name)
+    return _response(await sessions.login(session, runtime.issuer, user,
+                                          refresh_ttl_seconds=runtime.settings.refresh_token_ttl_seconds))
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify Parley access tokens")

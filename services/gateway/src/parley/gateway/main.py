@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from redis.asyncio import Redis
 from sqlalchemy import Table
 
-from parley.gateway import endpoints, proxy
-from parley.gateway.models import Tenant, User, kit_tables, metadata
+from parley.gateway import edge, endpoints, openapi, proxy, tenant_endpoints
+from parley.gateway.models import ApiKey, Invitation, Tenant, User, kit_tables, metadata
 from parley.gateway.projector import project
+from parley.gateway.runtime import GatewayRuntime
 from parley.gateway.settings import GatewaySettings
 from parley.gateway.tokens import TokenIssuer, load_signing_key
 from parley.gateway.upstreams import Upstreams
@@ -21,14 +23,26 @@ def build(settings: GatewaySettings | None = None) -> Service:
     issuer = TokenIssuer(load_signing_key(settings), settings.access_token_ttl_seconds)
     upstreams = Upstreams(settings.upstreams(), timeout_seconds=settings.upstream_timeout_seconds)
     store = EventStore(kit_tables, source="/parley/gateway", projector=project)
-    projections: tuple[Table, ...] = (metadata.tables[Tenant.__table__.fullname],
-                                      metadata.tables[User.__table__.fullname])
-    return Service(ServiceDefinition(
+    runtime = GatewayRuntime(settings, issuer, upstreams, Redis.from_url(settings.redis_url), store=store)
+    projections: tuple[Table, ...] = tuple(metadata.tables[model.__table__.fullname]
+                                           for model in (Tenant, User, Invitation, ApiKey))
+
+    async def close(_: Service) -> None:
+        await upstreams.close(_)
+        await runtime.close()
+
+    service = Service(ServiceDefinition(
         name="gateway", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=(endpoints.router, proxy.router),
+        # The catch-all forwarder goes last: every route of the gateway's own wins over it.
+        routers=(endpoints.router, tenant_endpoints.router, openapi.router, proxy.router),
         projection_tables=projections,
         readiness_checks=upstreams.readiness_checks(),
-        on_shutdown=(upstreams.close,),
-        extra_state={"token_issuer": issuer, "upstreams": upstreams},
+        on_shutdown=(close,),
+        extra_state={"token_issuer": issuer, "upstreams": upstreams, "gateway": runtime,
+                     "openapi_documents": openapi.UpstreamDocuments(
+                         upstreams, refresh_seconds=settings.openapi_refresh_seconds)},
+        asgi_wrapper=edge.wrapper(settings),
     ))
+    runtime.db = service.db
+    return service

@@ -1,77 +1,79 @@
-"""Public API routes the gateway forwards, after checking the caller's token, to the owning service."""
+"""The services' public API, forwarded by path prefix after the gateway has checked the caller.
+
+Checks, in order: credential (token or API key), tenant active, rate limits, role matrix, API key scope,
+plan feature. Responses stream through (exports can be large); a POST with ``Idempotency-Key`` is
+buffered instead so a retry can be answered with the first response.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from parley.gateway.dependencies import GatewayPrincipal, UpstreamServices
+from parley.gateway.access import authorize, forwarded_rule
+from parley.gateway.dependencies import AuthenticatedCaller, Caller, Runtime
+from parley.gateway.idempotency import StoredResponse, fingerprint
+from parley.gateway.runtime import GatewayRuntime
 from parley.kit.http import read_body
 
 router = APIRouter()
 
-#: Bodies the public API forwards are small JSON documents; anything bigger is refused here.
-MAX_FORWARDED_BODY = 256 * 1024
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: Upstream response headers a client may need; hop-by-hop and framing headers are the server's business.
+PASSED_HEADERS = ("content-type", "content-disposition", "cache-control", "location", "retry-after", "etag",
+                  "link", "last-modified")
 
 
-async def _forward(request: Request, upstreams: UpstreamServices, service: str, path: str) -> Response:
-    body = await read_body(request, MAX_FORWARDED_BODY) if request.method in {"POST", "PATCH", "PUT"} else b""
-    upstream = await upstreams.request(request.method, service, path, query=request.url.query,
-                                       authorization=request.headers.get("authorization"), body=body,
-                                       content_type=request.headers.get("content-type"))
+def _headers(upstream_headers: object) -> dict[str, str]:
+    get = upstream_headers.get  # type: ignore[attr-defined]
+    return {name: get(name) for name in PASSED_HEADERS if get(name) is not None}
+
+
+async def _forward_buffered(runtime: GatewayRuntime, caller: Caller, request: Request, service: str, path: str,
+                            body: bytes, idempotency_key: str) -> Response:
+    """A creating POST under an Idempotency-Key: the first answer is kept and replayed to retries."""
+    runtime.idempotency.validate_key(idempotency_key)
+    scope = f"{caller.principal.tenant_id}:{caller.principal.user_id}:{idempotency_key}"
+    fp = fingerprint(request.method, path + "?" + request.url.query, body)
+    stored = await runtime.idempotency.claim(scope, fp)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status_code, media_type=stored.content_type,
+                        headers={"idempotent-replayed": "true"})
+    try:
+        upstream = await runtime.upstreams.request(
+            request.method, service, path, query=request.url.query, authorization=caller.authorization, body=body,
+            content_type=request.headers.get("content-type"), idempotency_key=idempotency_key)
+    except BaseException:
+        await runtime.idempotency.release(scope)
+        raise
+    content_type = upstream.headers.get("content-type", "application/json")
+    if upstream.status_code >= 500:
+        await runtime.idempotency.release(scope)
+    else:
+        await runtime.idempotency.complete(scope, fp, StoredResponse(upstream.status_code, content_type,
+                                                                     upstream.content))
+    return Response(upstream.content, status_code=upstream.status_code, headers=_headers(upstream.headers))
+
+
+@router.api_route("/v1/{rest:path}", methods=METHODS, include_in_schema=False)
+async def forward(rest: str, request: Request, caller: AuthenticatedCaller, runtime: Runtime) -> Response:
+    """Everything under a prefix a service owns goes to that service, path and query unchanged."""
+    path = request.url.path
+    rule = forwarded_rule(path)
+    authorize(rule, request.method, caller.principal.role, caller.grant, caller.tenant)
+    assert rule.service is not None
+    raw_path = request.scope.get("raw_path", path.encode()).decode("latin-1")
+    body = (await read_body(request, runtime.settings.max_body_bytes)
+            if request.method in {"POST", "PATCH", "PUT"} else b"")
+    idempotency_key = request.headers.get("idempotency-key")
+    if request.method == "POST" and idempotency_key is not None:
+        return await _forward_buffered(runtime, caller, request, rule.service, raw_path, body, idempotency_key)
+    upstream = await runtime.upstreams.open(request.method, rule.service, raw_path, query=request.url.query,
+                                            authorization=caller.authorization, body=body,
+                                            content_type=request.headers.get("content-type"))
     if upstream.status_code == 204:
+        await upstream.aclose()
         return Response(status_code=204)
-    return Response(upstream.content, status_code=upstream.status_code,
-                    media_type=upstream.headers.get("content-type", "application/json"))
-
-
-def _id(value: str) -> str:
-    return quote(value, safe="")
-
-
-@router.get("/v1/conversations", tags=["conversations"],
-            summary="List the tenant's conversations (conversation service)")
-async def list_conversations(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "conversation", "/v1/conversations")
-
-
-@router.get("/v1/conversations/{conversation_id}/messages", tags=["conversations"],
-            summary="A conversation's message timeline (conversation service)")
-async def list_messages(conversation_id: str, request: Request, _: GatewayPrincipal,
-                        upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "conversation", f"/v1/conversations/{_id(conversation_id)}/messages")
-
-
-@router.get("/v1/hooks", tags=["inbound hooks"], summary="The tenant's inbound hooks (ingest service)")
-@router.post("/v1/hooks", tags=["inbound hooks"], summary="Create an inbound hook; its secret is shown once")
-async def hooks(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "ingest", "/v1/hooks")
-
-
-@router.get("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="One inbound hook (never its secret)")
-@router.patch("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="Change a hook's mapping, event or state")
-@router.delete("/v1/hooks/{hook_id}", tags=["inbound hooks"], summary="Delete a hook")
-async def hook(hook_id: str, request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "ingest", f"/v1/hooks/{_id(hook_id)}")
-
-
-@router.post("/v1/hooks/{hook_id}/rotate-secret", tags=["inbound hooks"],
-             summary="A new secret for a hook, shown once; the old one keeps working for the grace period")
-async def rotate_hook_secret(hook_id: str, request: Request, _: GatewayPrincipal,
-                             upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "ingest", f"/v1/hooks/{_id(hook_id)}/rotate-secret")
-
-
-@router.get("/v1/channels", tags=["channels"], summary="The tenant's WhatsApp numbers, never their tokens (sender)")
-@router.post("/v1/channels", tags=["channels"],
-             summary="Connect a number: its token is verified with Meta and stored encrypted (sender)")
-async def channels(request: Request, _: GatewayPrincipal, upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "sender", "/v1/channels")
-
-
-@router.put("/v1/channels/{phone_number_id}/access-token", tags=["channels"],
-            summary="Replace a number's access token, e.g. after Meta error 190 (sender)")
-async def channel_token(phone_number_id: str, request: Request, _: GatewayPrincipal,
-                        upstreams: UpstreamServices) -> Response:
-    return await _forward(request, upstreams, "sender", f"/v1/channels/{_id(phone_number_id)}/access-token")
+    return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+                             headers=_headers(upstream.headers), background=BackgroundTask(upstream.aclose))

@@ -25,6 +25,35 @@ class GatewaySettings(ServiceSettings):
         description="name=base_url pairs, comma-separated: where the gateway finds every service",
     )
     upstream_timeout_seconds: float = Field(10.0, gt=0)
+    refresh_token_ttl_seconds: int = Field(30 * 86_400, gt=0, description="Lifetime of a refresh token")
+    invitation_ttl_seconds: int = Field(7 * 86_400, gt=0, description="How long an invitation can be accepted")
+    signup_plan: str = Field("free", description="The plan a tenant gets at sign-up")
+    login_failures_per_account: int = Field(10, gt=0, description="Failed logins per account per window")
+    login_failures_per_address: int = Field(100, gt=0, description="Failed logins per client address per window")
+    login_throttle_window_seconds: int = Field(900, gt=0)
+    tenant_cache_seconds: int = Field(30, gt=0, description="How long a replica trusts a cached tenant status")
+    tenant_rate_per_minute: int = Field(6000, gt=0, description="Requests per minute per tenant (GCRA)")
+    tenant_rate_burst: int = Field(300, gt=0)
+    api_key_rate_per_minute: int = Field(600, gt=0, description="Default requests per minute per API key")
+    api_key_rate_burst: int = Field(60, gt=0)
+    max_body_bytes: int = Field(256 * 1024, gt=0, description="Largest request body the public API accepts")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; empty: CORS off")
+    smtp_host: str | None = Field(None, description="SMTP server for invitation e-mails; unset: tokens are returned")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_from: str = "Parley <no-reply@parley.invalid>"
+    invitation_accept_url: str | None = Field(None, description="Link in the e-mail; the token is appended")
+    openapi_refresh_seconds: float = Field(60.0, gt=0, description="How often the services' OpenAPI is refetched")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("service_urls", mode="before")
     @classmethod

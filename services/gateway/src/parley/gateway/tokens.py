@@ -21,6 +21,7 @@ from parley.kit.telemetry import get_logger
 
 log = get_logger(__name__)
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "tid", "role", "jti"]
+ROLES = ("owner", "admin", "manager", "agent")
 
 
 def _b64url(raw: bytes) -> str:
@@ -52,21 +53,36 @@ class TokenIssuer:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [self.jwk]}
 
-    def issue(self, *, user_id: UUID, tenant_id: UUID, role: str, now: datetime | None = None) -> str:
+    def issue(self, *, user_id: UUID, tenant_id: UUID, role: str, now: datetime | None = None,
+              ttl_seconds: int | None = None, extra: dict[str, Any] | None = None) -> str:
         issued_at = now or datetime.now(UTC)
         claims: dict[str, Any] = {
+            **(extra or {}),
             "iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "tid": str(tenant_id), "role": role,
-            "iat": issued_at, "exp": issued_at + timedelta(seconds=self.ttl_seconds),
+            "iat": issued_at, "exp": issued_at + timedelta(seconds=ttl_seconds or self.ttl_seconds),
             "jti": str(uuid.uuid4()),
         }
         return jwt.encode(claims, self._private_key, algorithm="EdDSA", headers={"kid": self.kid})
 
     def verify(self, token: str) -> Principal:
         """The token's principal; Unauthorized when expired, forged, unsigned or not ours."""
+        return self.principal(self.claims(token))
+
+    @staticmethod
+    def principal(claims: dict[str, Any]) -> Principal:
         try:
-            claims = jwt.decode(token, self._public_key, algorithms=ALGORITHMS, audience=AUDIENCE,
-                                issuer=ISSUER, options={"require": REQUIRED_CLAIMS})
             return Principal(tenant_id=UUID(claims["tid"]), user_id=UUID(claims["sub"]), role=claims["role"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Unauthorized(f"the access token is invalid: {exc}", code="invalid_token") from None
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of ``token``; Unauthorized when expired, forged, unsigned or not ours."""
+        try:
+            claims: dict[str, Any] = jwt.decode(token, self._public_key, algorithms=ALGORITHMS, audience=AUDIENCE,
+                                                issuer=ISSUER, options={"require": REQUIRED_CLAIMS})
+            if claims["role"] not in ROLES:
+                raise ValueError(f"unknown role {claims['role']!r}")
+            return claims
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired", code="token_expired") from None
         except (jwt.PyJWTError, ValueError, TypeError) as exc:

@@ -43,28 +43,46 @@ class Upstreams:
 
         return check
 
-    async def request(self, method: str, service: str, path: str, *, query: str, authorization: str | None,
-                      body: bytes = b"", content_type: str | None = None) -> httpx.Response:
-        """``method path`` on ``service`` with the caller's credentials, body and the current trace context."""
+    def _build(self, method: str, service: str, path: str, *, query: str, authorization: str | None,
+               body: bytes, content_type: str | None, idempotency_key: str | None) -> httpx.Request:
         base_url = self.base_urls.get(service)
         if base_url is None:
-            raise UpstreamUnavailable(f"the {service} service is not configured",
-                                      details={"service": service})
-        headers = {"accept": "application/json"}
+            raise UpstreamUnavailable(f"the {service} service is not configured", details={"service": service})
+        # identity: the body streams through byte for byte, so it must not arrive compressed
+        headers = {"accept": "application/json", "accept-encoding": "identity"}
         if authorization:
             headers["authorization"] = authorization
         if content_type:
             headers["content-type"] = content_type
+        if idempotency_key:
+            headers["idempotency-key"] = idempotency_key
         url = f"{base_url}{path}" + (f"?{query}" if query else "")
-        with tracer().start_as_current_span(f"{method} {service}", kind=SpanKind.CLIENT) as span:
-            span.set_attribute("http.request.method", method)
-            span.set_attribute("url.full", url)
-            propagate.inject(headers)
+        return self.client.build_request(method, url, headers=headers, content=body or None)
+
+    async def _send(self, service: str, request: httpx.Request, *, stream: bool) -> httpx.Response:
+        with tracer().start_as_current_span(f"{request.method} {service}", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("http.request.method", request.method)
+            span.set_attribute("url.full", str(request.url))
+            propagate.inject(request.headers)
             try:
-                response = await self.client.request(method, url, headers=headers, content=body or None)
+                response = await self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                reason = type(exc).__name__
                 raise UpstreamUnavailable(f"the {service} service is unreachable",
-                                          details={"service": service, "reason": reason}) from None
+                                          details={"service": service, "reason": type(exc).__name__}) from None
             span.set_attribute("http.response.status_code", response.status_code)
         return response
+
+    async def request(self, method: str, service: str, path: str, *, query: str, authorization: str | None,
+                      body: bytes = b"", content_type: str | None = None,
+                      idempotency_key: str | None = None) -> httpx.Response:
+        """``method path`` on ``service`` with the caller's credentials, body and the current trace context."""
+        built = self._build(method, service, path, query=query, authorization=authorization, body=body,
+                            content_type=content_type, idempotency_key=idempotency_key)
+        return await self._send(service, built, stream=False)
+
+    async def open(self, method: str, service: str, path: str, *, query: str, authorization: str | None,
+                   body: bytes = b"", content_type: str | None = None) -> httpx.Response:
+        """Like ``request`` but the body is left unread, to stream; the caller closes the response."""
+        built = self._build(method, service, path, query=query, authorization=authorization, body=body,
+                            content_type=content_type, idempotency_key=None)
+        return await self._send(service, built, stream=True)

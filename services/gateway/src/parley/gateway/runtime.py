@@ -1,0 +1,93 @@
+"""The gateway's shared runtime parts: Valkey-backed guards, token issuer, upstreams, settings."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from parley.gateway import repository
+from parley.gateway.idempotency import IdempotencyStore
+from parley.gateway.mailer import InvitationMailer
+from parley.gateway.models import ApiKey
+from parley.gateway.ratelimit import LoginThrottle, RateLimiter
+from parley.gateway.settings import GatewaySettings
+from parley.gateway.tenant_state import TenantState, TenantStateCache
+from parley.gateway.tokens import TokenIssuer
+from parley.gateway.upstreams import Upstreams
+from parley.kit.db import Database
+from parley.kit.errors import Unauthorized
+from parley.kit.eventstore import EventStore
+
+REVOKED_PREFIX = "parley:gateway:revoked-token:"
+REVOKED_USER_PREFIX = "parley:gateway:revoked-user:"
+
+
+def secret_hash(secret: str) -> str:
+    """Stored form of a high-entropy secret (API key, refresh or invitation token): its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class GatewayRuntime:
+    settings: GatewaySettings
+    issuer: TokenIssuer
+    upstreams: Upstreams
+    redis: Redis
+    db: Database | None = None  # both set once the Service (which owns the engine) exists
+    store: EventStore | None = None
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.redis)
+        self.login_throttle = LoginThrottle(
+            self.redis, per_account=self.settings.login_failures_per_account,
+            per_address=self.settings.login_failures_per_address,
+            window_seconds=self.settings.login_throttle_window_seconds)
+        self.tenants = TenantStateCache(self.redis, self._load_tenant,
+                                        ttl_seconds=self.settings.tenant_cache_seconds)
+        self.idempotency = IdempotencyStore(self.redis)
+        self.mailer = InvitationMailer(self.settings)
+
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the gateway runtime has no database yet")
+        return self.db
+
+    def event_store(self) -> EventStore:
+        if self.store is None:
+            raise RuntimeError("the gateway runtime has no event store yet")
+        return self.store
+
+    async def _load_tenant(self, tenant_id: UUID) -> TenantState | None:
+        async with self.database().unit_of_work() as session:
+            tenant = await repository.get_tenant(session, tenant_id)
+            if tenant is None:
+                return None
+            return TenantState(tenant.status, tenant.plan, tuple(tenant.features))
+
+    async def api_key(self, presented: str) -> ApiKey:
+        """The live key ``presented`` is; Unauthorized for unknown or revoked keys."""
+        async with self.database().unit_of_work() as session:
+            key = await repository.find_api_key(session, secret_hash(presented))
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("the API key is invalid or revoked", code="invalid_api_key")
+        return key
+
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        """Refuse this access token at the gateway until it would have expired anyway."""
+        remaining = expires_at - int(datetime.now(UTC).timestamp())
+        if remaining > 0:
+            await self.redis.set(REVOKED_PREFIX + jti, "1", ex=remaining)
+
+    async def revoke_user_tokens(self, user_id: UUID) -> None:
+        """Refuse every access token of a removed or disabled user until the longest-lived one has expired."""
+        await self.redis.set(REVOKED_USER_PREFIX + str(user_id), "1", ex=self.issuer.ttl_seconds)
+
+    async def is_revoked(self, jti: str, user_id: str) -> bool:
+        return bool(await self.redis.exists(REVOKED_PREFIX + jti, REVOKED_USER_PREFIX + user_id))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
