@@ -69,8 +69,10 @@ class RealtimeRuntime:
                                 horizon_seconds=settings.realtime_horizon_seconds,
                                 max_len=settings.realtime_stream_max_len)
         topics = tuple(t for t in settings.realtime_topics if t in TOPICS)
-        return cls(streams, RealtimeHub(streams, reader, block_ms=HUB_BLOCK_MS), settings.realtime_heartbeat_seconds,
-                   settings.realtime_send_queue, topics, [writer, reader])
+        # A read never hands a socket more entries than its queue holds, so a burst alone drops nobody.
+        hub = RealtimeHub(streams, reader, block_ms=HUB_BLOCK_MS, batch=min(500, settings.realtime_send_queue))
+        return cls(streams, hub, settings.realtime_heartbeat_seconds, settings.realtime_send_queue, topics,
+                   [writer, reader])
 
     def subscriptions(self) -> tuple[Subscription, ...]:
         """The fan-in consumer: one group for every replica, so each event is appended once."""
