@@ -173,6 +173,15 @@ class Reader:
         return text in self.texts()
 
 
+async def settled(probe: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    """Poll ``probe`` without blocking the event loop (the sockets keep being served) until it holds."""
+    deadline = time.monotonic() + within
+    while not await asyncio.to_thread(probe):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
 async def close_reason(ws: ClientConnection, within: float = 30.0) -> tuple[int | None, str]:
     """Read until the server closes; its close code and reason."""
     try:

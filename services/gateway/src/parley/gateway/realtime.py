@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,8 +39,10 @@ from parley.kit.auth import Principal
 from parley.kit.consumer import Subscription
 from parley.kit.errors import Unauthorized
 from parley.kit.service import Service
+from parley.kit.telemetry import get_logger
 
 router = APIRouter(tags=["realtime"])
+log = get_logger(__name__)
 
 BEARER_PROTOCOL = "bearer"
 CLOSE_BAD_REQUEST, CLOSE_UNAUTHORIZED, CLOSE_SLOW = 4400, 4401, 4008
@@ -47,6 +51,18 @@ HUB_BLOCK_MS = 5_000
 _CLOSE_CODES = {SLOW_CONSUMER: CLOSE_SLOW, TOKEN_EXPIRED: CLOSE_UNAUTHORIZED}
 _CLOSE_REASONS = {SLOW_CONSUMER: "slow_consumer: frames were not read fast enough",
                   TOKEN_EXPIRED: "token_expired: the access token has expired"}
+
+
+class RedactAccessTokens(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query string: keep ``?access_token=`` out of the logs."""
+
+    _TOKEN = re.compile(r"(access_token=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
 
 
 @dataclass
@@ -62,6 +78,9 @@ class RealtimeRuntime:
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> RealtimeRuntime:
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, RedactAccessTokens) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(RedactAccessTokens())
         writer = Redis.from_url(settings.redis_url, decode_responses=True)
         # The hub blocks in XREAD for up to HUB_BLOCK_MS: its socket timeout must be longer.
         reader = Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=HUB_BLOCK_MS / 1000 + 10)
@@ -168,6 +187,8 @@ async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Prin
             task.cancel()
     if client.dropped.is_set():
         metrics.CLIENTS_DROPPED.labels(client.drop_reason).inc()
+        log.info("realtime socket dropped", reason=client.drop_reason, tenant_id=client.tenant,
+                 user_id=str(principal.user_id))
         await _close(websocket, _CLOSE_CODES[client.drop_reason], _CLOSE_REASONS[client.drop_reason])
     elif tasks[1] not in done:
         await _close(websocket, 1011, "internal_error")
