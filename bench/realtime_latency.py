@@ -63,15 +63,16 @@ def line(name: str, values: list[float]) -> str:
     return f"{name:<44} p50 {pct(values, 50):7.1f} ms   p99 {pct(values, 99):7.1f} ms   (n={len(values)})"
 
 
-async def bare_kafka_hop(bootstrap: str, rate: float, count: int) -> list[float]:
-    """Produce→consume latency of small records on a fresh topic, aiokafka defaults on the consumer side."""
+async def bare_kafka_hop(bootstrap: str, rate: float, count: int, fetch_max_wait_ms: int = 500) -> list[float]:
+    """Produce→consume latency of small records on a fresh topic (aiokafka's default fetch wait: 500 ms)."""
     topic = f"realtime-bench.bare.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=fetch_max_wait_ms)
     await producer.start()
     await consumer.start()
     partition = TopicPartition(topic, 0)
@@ -159,7 +160,7 @@ async def client(url: str, token: str, timeline: Timeline | None, connected: asy
                 timeline.appended.setdefault(index, int(json.loads(raw)["id"].split("-")[0]) / 1000)
 
 
-async def load(platform: Platform, args: argparse.Namespace, timeline: Timeline) -> None:
+async def load(platform: Platform, args: argparse.Namespace, timeline: Timeline, first: int = 0) -> None:
     env = platform.service_env(next(s for s in SERVICES if s.name == "ingest"))
     number, secret = env["PARLEY_DEMO_PHONE_NUMBER_ID"], env["INGEST_APP_SECRETS"]
     port = platform.service_ports["ingest"]
@@ -184,9 +185,9 @@ async def load(platform: Platform, args: argparse.Namespace, timeline: Timeline)
 
     total, tasks = int(args.rate * args.seconds), []
     start = time.perf_counter()
-    for index in range(total):
+    for index in range(first, first + total):
         raw = webhook(index)
-        delay = start + index / args.rate - time.perf_counter()
+        delay = start + (index - first) / args.rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(index, raw)))
@@ -198,6 +199,8 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
     bootstrap = platform.infra.kafka_bootstrap
     bare = await bare_kafka_hop(bootstrap, args.rate, int(args.rate * 5))
     print(line("baseline: bare Kafka produce→consume hop", bare), flush=True)
+    short = await bare_kafka_hop(bootstrap, args.rate, int(args.rate * 5), fetch_max_wait_ms=10)
+    print(line("same hop, consumer fetch_max_wait_ms=10", short), flush=True)
 
     gateway_env = platform.service_env(next(s for s in SERVICES if s.name == "gateway"))
     demo_tenant = uuid.UUID(gateway_env["PARLEY_DEMO_TENANT_ID"])
@@ -222,7 +225,7 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
 
     warm = Timeline()
     warm_args = argparse.Namespace(**{**vars(args), "rate": 20, "seconds": 2})
-    await load(platform, warm_args, warm)  # routes, consumer groups and conversations warmed up
+    await load(platform, warm_args, warm, first=10**7)  # routes, consumer groups and conversations warmed up
     await asyncio.sleep(10)
     timeline.by_sha.clear()
     await load(platform, args, timeline)
@@ -235,16 +238,18 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
     await asyncio.gather(*clients, return_exceptions=True)
     watcher.cancel()
     report(timeline, receivers, total, bare)
+    print(line("same hop, consumer fetch_max_wait_ms=10", short))
 
 
 def report(t: Timeline, receivers: int, total: int, bare: list[float]) -> None:
     def hop(start: dict[int, float], end: dict[int, float]) -> list[float]:
         return [(end[i] - start[i]) * 1000 for i in start if i in end]
 
-    first = {i: min(times) for i, times in t.received.items()}
-    every = [(r - t.posted[i]) * 1000 for i, times in t.received.items() for r in times if i in t.posted]
-    delivered = sum(len(v) for v in t.received.values())
-    print(f"\ndelivered {delivered} frames of {total * receivers} expected ({len(t.received)}/{total} messages)")
+    received = {i: times for i, times in t.received.items() if i in t.posted}  # warm-up messages left out
+    first = {i: min(times) for i, times in received.items()}
+    every = [(r - t.posted[i]) * 1000 for i, times in received.items() for r in times]
+    delivered = sum(len(v) for v in received.values())
+    print(f"\ndelivered {delivered} frames of {total * receivers} expected ({len(received)}/{total} messages)")
     print(line("POST → webhook.received on Kafka", hop(t.posted, t.kafka["webhook.received"])))
     print(line("webhook.received → message.received", hop(t.kafka["webhook.received"], t.kafka["message.received"])))
     print(line("message.received → conversation.changed", hop(t.kafka["message.received"],
