@@ -168,10 +168,10 @@ async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Prin
         start = state.last_id if gap else last_event_id
         metrics.RESUMES.labels("resync" if gap else "resumed").inc()
     client = RealtimeClient(principal, start, runtime.send_queue)
-    await runtime.hub.join(client, state.last_id)
     metrics.CONNECTIONS.inc()
     tasks: list[asyncio.Task[Any]] = []
     try:
+        await runtime.hub.join(client, state.last_id)
         if gap:
             await websocket.send_text(_control("realtime.resync", reason=gap, last_event_id=start))
         await websocket.send_text(_control("realtime.connected", last_event_id=start,
@@ -180,6 +180,9 @@ async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Prin
                  asyncio.create_task(_heartbeats(client, runtime.heartbeat_seconds)),
                  asyncio.create_task(_expiry(client, expires_at)), asyncio.create_task(client.dropped.wait())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:  # e.g. a send to a vanished client
+                log.info("realtime socket ended", reason=f"{type(task.exception()).__name__}")
     finally:
         runtime.hub.leave(client)
         metrics.CONNECTIONS.dec()
