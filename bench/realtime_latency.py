@@ -165,7 +165,7 @@ async def load(platform: Platform, args: argparse.Namespace, timeline: Timeline,
     number, secret = env["PARLEY_DEMO_PHONE_NUMBER_ID"], env["INGEST_APP_SECRETS"]
     port = platform.service_ports["ingest"]
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(32):
+    for _ in range(max(1, min(32, int(args.rate / 10)))):  # few enough that none idles past keep-alive
         pool.put_nowait(Connection("127.0.0.1", port))
 
     def webhook(index: int) -> bytes:
