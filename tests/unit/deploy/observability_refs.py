@@ -22,9 +22,7 @@ DASHBOARDS_DIR = OBSERVABILITY / "grafana" / "dashboards"
 #: Metrics the dashboards and alerts use that the services do NOT export yet. Each panel that
 #: uses one is titled "[needs metric]"; docs/operations.md lists them under "Metrics". When a
 #: service starts exporting one, delete it here (a test says so).
-PENDING_METRICS: dict[str, str] = {
-    "parley_gateway_realtime_connections": "gauge, no labels: open realtime WebSocket connections of this replica",
-}
+PENDING_METRICS: dict[str, str] = {}
 
 #: Metrics from other exporters: kafka-exporter (deployed alongside Kafka) and Prometheus itself.
 EXTERNAL_METRICS: dict[str, str] = {

@@ -38,6 +38,10 @@ from parley.kit.telemetry import current_traceparent
 
 Projector = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
+#: The relay of a schema LISTENs here (see parley.kit.relay); appends of public events NOTIFY it.
+OUTBOX_CHANNEL_PREFIX = "parley_outbox_"
+OUTBOX_CHANNEL = text(f"'{OUTBOX_CHANNEL_PREFIX}' || current_schema()")
+
 
 @dataclass(frozen=True)
 class Append:
@@ -184,6 +188,10 @@ class EventStore:
             first = missing[0]
             raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
                                    f"{first['version'] - 1} (or event {first['event_id']} exists)")
+        if any(row["topic"] is not None for row in rows) and not session.info.get("outbox_notified"):
+            # Delivered at commit: the relay wakes at once instead of at its next poll. Once per unit of work.
+            await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
+            session.info["outbox_notified"] = True
 
     async def version_of(self, session: AsyncSession, aggregate_type: str, aggregate_id: str) -> int:
         """The aggregate's current version, 0 when it has no events."""

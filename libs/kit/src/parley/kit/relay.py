@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, text, update
@@ -11,7 +12,7 @@ from parley.contracts import Envelope
 from parley.contracts.binding import to_record
 from parley.kit import metrics
 from parley.kit.db import Database
-from parley.kit.eventstore import KitTables
+from parley.kit.eventstore import OUTBOX_CHANNEL_PREFIX, KitTables
 from parley.kit.faults import crash_point
 from parley.kit.telemetry import get_logger
 
@@ -34,6 +35,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.topic_prefix = topic_prefix
+        self._appended = asyncio.Event()
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -74,9 +76,23 @@ class OutboxRelay:
             return int((await session.execute(query)).scalar_one())
 
     async def run(self) -> None:
-        """Publish until cancelled; failures are logged, counted and retried with backoff."""
+        """Publish until cancelled; failures are logged, counted and retried with backoff.
+
+        Between batches it waits for an append's NOTIFY (LISTEN on a connection of its own), so an event
+        leaves within milliseconds of its commit; ``idle_seconds`` remains the polling fallback.
+        """
+        listener = asyncio.create_task(self._listen(), name="outbox-listener")
+        try:
+            await self._publish_forever()
+        finally:
+            listener.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await listener
+
+    async def _publish_forever(self) -> None:
         failures = 0
         while True:
+            self._appended.clear()  # before the query: an append committed meanwhile wakes the wait below
             try:
                 published = await self.publish_batch()
                 failures = 0
@@ -90,4 +106,35 @@ class OutboxRelay:
                 continue
             if published < self.batch_size:
                 metrics.OUTBOX_BACKLOG.set(0 if published == 0 else await self.backlog())
-                await asyncio.sleep(self.idle_seconds)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._appended.wait(), self.idle_seconds)
+
+    def _on_append(self, *_: object) -> None:
+        self._appended.set()
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN for this schema's appends; reconnect after a failure (polling covers the gap)."""
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the relay still polls while the listener is down
+                log.warning("outbox listener unavailable; polling only", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(5)
+
+    async def _listen_once(self) -> None:
+        """LISTEN on one connection until cancelled or the connection dies."""
+        async with self.db.engine.connect() as connection:
+            schema = (await connection.execute(select(func.current_schema()))).scalar_one()
+            await connection.commit()  # a session inside a transaction neither starts listening nor hears NOTIFYs
+            driver = (await connection.get_raw_connection()).driver_connection
+            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            driver.add_termination_listener(lambda *_: lost.done() or lost.set_result(None))
+            await driver.add_listener(OUTBOX_CHANNEL_PREFIX + schema, self._on_append)
+            try:
+                await lost
+            finally:
+                with suppress(Exception):
+                    await driver.remove_listener(OUTBOX_CHANNEL_PREFIX + schema, self._on_append)
+        log.warning("outbox listener connection closed; reconnecting")

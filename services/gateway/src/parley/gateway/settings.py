@@ -54,6 +54,14 @@ class GatewaySettings(ServiceSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+    realtime_topics: Annotated[list[str], NoDecode] = Field(
+        default=["conversation.changed", "pipeline.changed", "contact.changed"],
+        description="Topics pushed on /v1/realtime, comma-separated; those not in the contracts are skipped",
+    )
+    realtime_horizon_seconds: int = Field(86_400, gt=0, description="How far back a client can resume")
+    realtime_stream_max_len: int = Field(10_000, gt=0, description="Events kept per tenant for resuming")
+    realtime_heartbeat_seconds: float = Field(15.0, gt=0)
+    realtime_send_queue: int = Field(256, gt=0, description="Frames waiting for one socket before it is dropped")
 
     @field_validator("service_urls", mode="before")
     @classmethod
@@ -67,6 +75,11 @@ class GatewaySettings(ServiceSettings):
                 raise ValueError(f"expected name=url, got {pair!r}")
             urls[name.strip()] = url.strip().rstrip("/")
         return urls
+
+    @field_validator("realtime_topics", mode="before")
+    @classmethod
+    def _parse_topics(cls, value: object) -> object:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _require_signing_key_outside_development(self) -> GatewaySettings:
