@@ -191,6 +191,22 @@ async def test_contacts_list_search_and_patch_attributes_and_labels(inbox: Inbox
     assert (await inbox.client.get(f"/v1/contacts/{uuid.uuid4()}")).status_code == 404
 
 
-async def test_the_stage_filter_says_it_is_not_available(inbox: Inbox) -> None:
-    response = await inbox.client.get("/v1/conversations", params={"stage": "won"})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "unsupported_filter"
+async def test_conversations_filter_by_the_pipeline_stage_of_their_contact(inbox: Inbox) -> None:
+    _, talking_id = await _conversation(inbox, name="Talking Tina")
+    _, won_id = await _conversation(inbox, name="Won Walter")
+    stages = {}
+    for name in (f"Talking {uuid.uuid4().hex[:6]}", f"Won {uuid.uuid4().hex[:6]}"):
+        created = await inbox.client.post("/v1/pipeline/stages", json={"name": name})
+        assert created.status_code == 201, created.text
+        stages[name.split()[0]] = created.json()["id"]
+    for conversation_id, stage in ((talking_id, "Talking"), (won_id, "Won")):
+        contact_id = (await inbox.client.get(f"/v1/conversations/{conversation_id}")).json()["contact"]["id"]
+        lead = await inbox.client.post("/v1/pipeline/leads", json={"contact_id": contact_id,
+                                                                   "stage_id": stages[stage]})
+        assert lead.status_code == 201, lead.text
+    in_won = (await inbox.client.get("/v1/conversations", params={"stage": stages["Won"]})).json()["data"]
+    assert [c["id"] for c in in_won] == [won_id]
+    nowhere = await inbox.client.get("/v1/conversations", params={"stage": str(uuid.uuid4())})
+    assert nowhere.status_code == 200 and nowhere.json()["data"] == []
+    bad = await inbox.client.get("/v1/conversations", params={"stage": "won"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"

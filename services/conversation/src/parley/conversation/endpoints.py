@@ -56,14 +56,13 @@ async def list_conversations(
     status: Status | None = None, assignee: Annotated[str | None, Query(description="user id, `me` or `none`")] = None,
     team: UUID | None = None, label: str | None = None, channel: str | None = None,
     q: Annotated[str | None, Query(max_length=100, description="contact name or phone")] = None,
-    stage: str | None = None,
+    stage: Annotated[UUID | None, Query(description="pipeline stage id: conversations whose contact's lead is there")]
+    = None,
 ) -> Page[ConversationOut]:
-    if stage:
-        raise DomainError("filtering by pipeline stage is not available in this version", code="unsupported_filter",
-                          details={"filter": "stage"})
     assignee_id, unassigned = _assignee(str(principal.user_id) if assignee == "me" else assignee)
     f = ConversationFilter(status=status, assignee_id=assignee_id, unassigned=unassigned, team_id=team,
-                           label=label.strip().lower() if label else None, phone_number_id=channel, q=q or None)
+                           label=label.strip().lower() if label else None, phone_number_id=channel, q=q or None,
+                           stage_id=stage)
     data, following = await service.list_conversations(session, sealer, principal, f, limit=limit,
                                                        after=keyset(cursor))
     next_cursor = encode_cursor(following[0].isoformat(), following[1]) if following else None

@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.conversation.crm_models import PipelineLead
 from parley.conversation.models import Agent, Contact, Conversation, Message, Note, Team, TeamMember
 
 Keyset = tuple[datetime, UUID]
@@ -77,6 +78,7 @@ class ConversationFilter:
     label: str | None = None
     phone_number_id: str | None = None
     q: str | None = None
+    stage_id: UUID | None = None
 
 
 def _filter_clauses(tenant_id: UUID, f: ConversationFilter) -> list[ColumnElement[bool]]:
@@ -93,6 +95,10 @@ def _filter_clauses(tenant_id: UUID, f: ConversationFilter) -> list[ColumnElemen
         clauses.append(Conversation.labels.contains([f.label]))
     if f.phone_number_id:
         clauses.append(Conversation.phone_number_id == f.phone_number_id)
+    if f.stage_id:  # the contact's lead card is in that kanban stage
+        clauses.append(exists().where(PipelineLead.tenant_id == Conversation.tenant_id,
+                                      PipelineLead.contact_id == Conversation.contact_id,
+                                      PipelineLead.stage_id == f.stage_id))
     if f.q:
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         clauses.append(Contact.profile_name.ilike(pattern) | Contact.wa_id.like(pattern.replace("+", ""))
