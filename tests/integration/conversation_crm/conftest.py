@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageReceived
-from parley.conversation import service as conversation
 from parley.conversation.main import build
 from parley.conversation.models import Contact, Conversation, kit_tables
 from parley.conversation.settings import ConversationSettings
@@ -57,8 +56,9 @@ class Crm:
 
     async def receive(self, envelope: Envelope) -> None:
         """What the conversation's inbound consumer does with one message (contact, conversation, timeline)."""
+        inbound = self.service.definition.extra_state["inbound"]
         async with self.service.db.unit_of_work() as session:
-            await conversation.record_inbound(session, self.service.store, envelope)
+            await inbound.record_message(session, envelope)  # type: ignore[attr-defined]
 
     async def contact(self, wa_id: str | None = None, name: str = "Ana", at: datetime | None = None) -> uuid.UUID:
         """A contact of the current tenant, created the way the service creates them (an inbound message)."""

@@ -118,6 +118,25 @@ class ConsumerRunner:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
 
+    async def handle(self, record: ConsumerRecord) -> str:
+        """Process one record on its own to a final outcome (``processed``, ``duplicate``, ``ignored``,
+        ``dead_lettered``); for tools and tests that hand a consumer single records, as Kafka would."""
+        envelope = await self._decode(record)
+        if envelope is None:
+            return "dead_lettered" if self.subscription.event_types is None or self._is_malformed(record) \
+                else "ignored"
+        outcome = await self._process_with_retries(Delivery(record, envelope))
+        self._count(record, outcome)
+        return outcome
+
+    @staticmethod
+    def _is_malformed(record: ConsumerRecord) -> bool:
+        try:
+            from_record(record.value, record.headers or ())
+        except MalformedEvent:
+            return True
+        return False
+
     # -- batches -----------------------------------------------------------------------------------
 
     async def handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
