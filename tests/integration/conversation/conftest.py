@@ -67,7 +67,7 @@ class Inbox:
         data.update(fields)
         envelope = Envelope.wrap(MessageReceived.model_validate(data), source="/parley/ingest",
                                  tenant_id=tenant_id or self.tenant_id)
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:  # as the consumer runner
             await self.inbound.record_message(session, envelope)
         return message_id
 
@@ -78,7 +78,7 @@ class Inbox:
             "timestamp": at or datetime.now(UTC), "origin": origin,
             "biz_opaque_callback_data": str(client_message_id) if client_message_id else None, **fields}),
             source="/parley/ingest", tenant_id=self.tenant_id)
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:
             await self.inbound.record_status(session, envelope)
 
     async def user(self, role: str = "agent", email: str | None = None) -> uuid.UUID:
@@ -87,7 +87,7 @@ class Inbox:
         envelope = Envelope.wrap(UserCreated(tenant_id=self.tenant_id, user_id=user_id,
                                              email=email or f"{user_id.hex[:8]}@example.com", role=role),
                                  source="/parley/gateway", tenant_id=self.tenant_id)
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:
             await directory.sync_user(session, self.service.store, envelope)
         return user_id
 

@@ -61,7 +61,7 @@ async def test_snooze_until_a_time_then_reopen_on_reply_or_when_due(inbox: Inbox
     deadline = time.monotonic() + 30
     while (await inbox.client.get(url)).json()["status"] == "snoozed":
         assert time.monotonic() < deadline, "the snooze never ran out"
-        async with inbox.service.db.unit_of_work() as session:
+        async with inbox.service.db.unit_of_work(system=True) as session:
             await service.reopen_due_snoozes(session, inbox.service.store)
         await asyncio.sleep(0.1)
     assert (await inbox.client.get(url)).json()["snoozed_until"] is None

@@ -18,7 +18,7 @@ SECRET = "my card number is 4111 1111 1111 1111"
 
 
 async def _snapshot(inbox: Inbox, tables: list[Table]) -> dict[str, list[tuple[Any, ...]]]:
-    async with inbox.service.db.unit_of_work() as session:
+    async with inbox.service.db.unit_of_work(system=True) as session:
         return {t.name: sorted((tuple(row) for row in await session.execute(select(t))), key=repr) for t in tables}
 
 
@@ -36,7 +36,7 @@ async def test_bodies_captions_and_notes_are_never_stored_in_plaintext(inbox: In
     assert texts == [SECRET, "[image] caption " + SECRET, "reply " + SECRET], "the API reads them back"
 
     needle = "4111 1111"
-    async with inbox.service.db.unit_of_work() as session:
+    async with inbox.service.db.unit_of_work(tenant_id=inbox.tenant_id) as session:
         for table in ("messages", "conversations", "notes"):
             dump = (await session.execute(text(f"SELECT string_agg(t::text, '|') FROM conversation.{table} t "
                                                "WHERE tenant_id = :tenant"), {"tenant": inbox.tenant_id})).scalar_one()

@@ -57,19 +57,19 @@ class Crm:
     async def receive(self, envelope: Envelope) -> None:
         """What the conversation's inbound consumer does with one message (contact, conversation, timeline)."""
         inbound = self.service.definition.extra_state["inbound"]
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:  # as the consumer runner
             await inbound.record_message(session, envelope)  # type: ignore[attr-defined]
 
     async def contact(self, wa_id: str | None = None, name: str = "Ana", at: datetime | None = None) -> uuid.UUID:
         """A contact of the current tenant, created the way the service creates them (an inbound message)."""
         wa_id = wa_id or new_wa_id()
         await self.receive(inbound(self.principal.tenant_id, wa_id, text="hello", name=name, at=at))
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=self.principal.tenant_id) as session:
             return (await session.execute(select(Contact.id).where(
                 Contact.tenant_id == self.principal.tenant_id, Contact.wa_id == wa_id))).scalar_one()
 
     async def conversation_of(self, wa_id: str) -> uuid.UUID:
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=self.principal.tenant_id) as session:
             return (await session.execute(select(Conversation.id).where(
                 Conversation.tenant_id == self.principal.tenant_id, Conversation.wa_id == wa_id))).scalar_one()
 

@@ -34,7 +34,7 @@ async def _deliver(crm: Crm, envelope: Envelope) -> str:
     """Hand one record to the opt-out consumer exactly as Kafka would (inbox + handler in one transaction)."""
     [subscription] = crm_wiring.subscriptions(crm.service.store)
     runner = ConsumerRunner(crm.service.db, crm.service.store.tables, None, subscription)  # type: ignore[arg-type]
-    return await runner.handle(_record(envelope))
+    return await runner._process_once(envelope)  # the single-event path: scoped to the event's tenant
 
 
 async def _opted_out(crm: Crm) -> dict[str, dict]:

@@ -12,13 +12,12 @@ from parley.conversation import crm as crm_wiring
 from parley.conversation.crm_models import CRM_TABLES
 from parley.kit.consumer import ConsumerRunner
 from tests.integration.conversation_crm.conftest import Crm, inbound, new_wa_id
-from tests.integration.conversation_crm.test_consent import _record
 
 pytestmark = pytest.mark.integration
 
 
 async def _snapshot(crm: Crm) -> dict[str, list[tuple[Any, ...]]]:
-    async with crm.service.db.unit_of_work() as session:
+    async with crm.service.db.unit_of_work(system=True) as session:
         return {t.name: sorted((tuple(row) for row in await session.execute(select(t))), key=repr)
                 for t in CRM_TABLES}
 
@@ -45,7 +44,7 @@ async def test_rebuild_reproduces_the_board_consent_and_blocklist(crm: Crm) -> N
     for envelope in (inbound(tenant, stays_out, text="sair", at=at), inbound(tenant, came_back, text="STOP", at=at),
                      inbound(tenant, came_back, text="Voltar", at=at + timedelta(minutes=1)),
                      inbound(tenant, confirmed, text="voltar", at=at)):
-        assert await runner.handle(_record(envelope)) == "processed"
+        assert await runner._process_once(envelope) == "processed"
     await post("/v1/opt-outs", json={"wa_id": "5511900000001", "reason": "phone call"})
     for number in ("5511900000002", "5511900000003"):
         await post("/v1/blocklist", json={"wa_id": number})

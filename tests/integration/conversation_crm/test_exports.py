@@ -116,7 +116,7 @@ async def _many_contacts(crm: Crm, count: int) -> None:
                        "partition_key": None, "envelope": envelope.model_dump(mode="json")})
         contacts.append({"id": contact_id, "tenant_id": tenant, "wa_id": wa_id, "profile_name": f"Customer {i}",
                          "created_at": at})
-    async with crm.service.db.unit_of_work() as session:
+    async with crm.service.db.unit_of_work(system=True) as session:
         await session.execute(insert(kit_tables.event_store), events)
         await session.execute(insert(Contact), contacts)
 

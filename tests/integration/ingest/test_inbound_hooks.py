@@ -101,7 +101,9 @@ class Harness:
             return found
 
     async def process(self, webhook_id: str) -> str:
-        async with self.service.db.unit_of_work() as session:
+        """What the normalize consumer does: scoped to the delivery's tenant (system scope without one)."""
+        tenant = (await self.record(webhook_id)).tenant_id
+        async with self.service.db.unit_of_work(tenant_id=tenant, system=tenant is None) as session:
             return await ingest_service.process_webhook(session, self.service.store, uuid.UUID(webhook_id),
                                                         hooks.process_generic)
 
@@ -149,7 +151,7 @@ async def test_a_hook_shows_its_secret_once_and_stores_it_encrypted(ingest: Harn
     assert shown.status_code == 200 and "secret" not in shown.json()
     listed = (await ingest.client.get("/v1/hooks")).json()
     assert [h["id"] for h in listed["data"]] == [created["id"]] and "secret" not in listed["data"][0]
-    async with ingest.service.db.unit_of_work() as session:
+    async with ingest.service.db.unit_of_work(tenant_id=ingest.principal.tenant_id) as session:
         row = await session.get(InboundHook, uuid.UUID(created["id"]))
         assert row is not None and created["secret"].encode() not in row.secret_ciphertext
         es = kit_tables.event_store
@@ -354,11 +356,11 @@ async def test_hooks_are_rebuilt_from_their_events(ingest: Harness) -> None:
     table = InboundHook.__table__
 
     async def snapshot() -> list[tuple[Any, ...]]:
-        async with ingest.service.db.unit_of_work() as session:
+        async with ingest.service.db.unit_of_work(system=True) as session:
             return sorted(tuple(r) for r in await session.execute(select(table)))
 
     before = await snapshot()
-    async with ingest.service.db.unit_of_work() as session:
+    async with ingest.service.db.unit_of_work(system=True) as session:
         await ingest.service.store.rebuild(session, [table])
     assert await snapshot() == before
 
@@ -412,7 +414,7 @@ async def test_data_keys_are_created_once_rewrapped_on_rotation_and_shredded(ing
 
 async def test_shredding_a_tenant_key_makes_its_hooks_unusable(ingest: Harness) -> None:
     hook = await ingest.create(**PURCHASE_HOOK)
-    async with ingest.service.db.unit_of_work() as session:
+    async with ingest.service.db.unit_of_work(tenant_id=ingest.principal.tenant_id) as session:
         await TenantCipher(Keyring.parse("x:" + "A" * 43 + "="), data_keys).shred(session, ingest.principal.tenant_id)
     body = json.dumps(PURCHASE).encode()
     response = await ingest.client.post(hook["receive_path"], content=body,

@@ -86,17 +86,17 @@ class Harness:
         """Hand one event to the sender's subscription ``consumer``, in a transaction like the consumer's."""
         [subscription] = [s for s in self.service.definition.subscriptions if s.consumer == consumer]
         envelope = Envelope.wrap(payload, source="/tests", tenant_id=tenant_id or self.principal.tenant_id, time=time)
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:  # as the consumer runner
             await subscription.handler(session, envelope)
 
     async def message(self, client_message_id: uuid.UUID) -> OutboundMessage:
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(tenant_id=self.principal.tenant_id) as session:
             return (await session.execute(select(OutboundMessage).where(
                 OutboundMessage.tenant_id == self.principal.tenant_id,
                 OutboundMessage.client_message_id == client_message_id))).scalar_one()
 
     async def channel_row(self, phone_number_id: str) -> Channel:
-        async with self.service.db.unit_of_work() as session:
+        async with self.service.db.unit_of_work(system=True) as session:
             channel = await session.get(Channel, phone_number_id)
             assert channel is not None
             return channel

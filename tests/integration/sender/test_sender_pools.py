@@ -109,7 +109,7 @@ async def test_a_pool_skips_paused_and_unhealthy_numbers_and_refuses_when_none_c
     paused, unhealthy, healthy = [await sender.channel() for _ in range(3)]
     pool_id = uuid.UUID(await _pool(sender, paused, unhealthy, healthy))
     assert (await sender.client.post(f"/v1/channels/{paused}/pause")).json()["paused"] is True
-    async with sender.service.db.unit_of_work() as session:
+    async with sender.service.db.unit_of_work(tenant_id=sender.principal.tenant_id) as session:
         session.add(ChannelHealth(phone_number_id=unhealthy, tenant_id=sender.principal.tenant_id, accepted=0,
                                   failed=6, delivered=0, read=0, consecutive_failures=6, health_score=40.0,
                                   updated_at=datetime.now(UTC)))
@@ -133,7 +133,7 @@ async def test_a_rebuild_reproduces_pools_members_and_number_settings(sender: Ha
     await sender.client.post(f"/v1/channels/{numbers[1]}/pause")
 
     async def state() -> tuple[object, ...]:
-        async with sender.service.db.unit_of_work() as session:
+        async with sender.service.db.unit_of_work(tenant_id=sender.principal.tenant_id) as session:
             pools = (await session.execute(select(Pool.id, Pool.name).where(Pool.id == pool_id))).all()
             members = (await session.execute(select(PoolMember.phone_number_id)
                                              .where(PoolMember.pool_id == pool_id))).all()

@@ -155,7 +155,7 @@ async def test_an_in_doubt_send_accepted_by_meta_is_reconciled_from_its_status_n
 
     await sender.sender.sweep()  # inside the grace period: it waits for Meta's word
     assert (await sender.message(client_message_id)).status == "in_doubt"
-    async with sender.service.db.unit_of_work() as session:
+    async with sender.service.db.unit_of_work(tenant_id=sender.principal.tenant_id) as session:  # as the consumer
         await outbound.reconcile(session, sender.service.store, meta_status(sender, number, sent["wamid"],
                                                                             client_message_id))
     reconciled = await sender.message(client_message_id)
@@ -197,13 +197,13 @@ async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_per
 async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender: Harness) -> None:
     number = await sender.channel()
     client_message_id = await sender.request(number)
-    async with sender.service.db.unit_of_work() as session:  # claimed, then the process "died"
+    async with sender.service.db.unit_of_work(system=True) as session:  # claimed, then the process "died"
         claimed = await claim_due(session, sender.service.store, sender.sender.cipher, 1000, sender.sender.admission)
     assert (await sender.message(client_message_id)).status == "sending"
-    async with sender.service.db.unit_of_work() as session:
+    async with sender.service.db.unit_of_work(system=True) as session:
         await outbound.mark_in_doubt(session, 0)
     assert (await sender.message(client_message_id)).status == "in_doubt"
-    async with sender.service.db.unit_of_work() as session:  # leave no other test's message in doubt
+    async with sender.service.db.unit_of_work(system=True) as session:  # leave no other test's message in doubt
         for message in claimed:
             await session.execute(outbound.update(outbound.OutboundMessage)
                                   .where(outbound.OutboundMessage.id == message.id,

@@ -15,7 +15,7 @@ from parley.conversation.sealing import Sealer
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.errors import DomainError
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
-from parley.kit.service import CurrentService, Session
+from parley.kit.service import CurrentService, TenantSession
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -52,7 +52,7 @@ def _assignee(value: str | None) -> tuple[UUID | None, bool]:
 
 @router.get("", response_model=Page[ConversationOut], summary="Conversations, most recent activity first")
 async def list_conversations(
-    principal: CurrentPrincipal, session: Session, sealer: Sealing, limit: Limit = 20, cursor: str | None = None,
+    principal: CurrentPrincipal, session: TenantSession, sealer: Sealing, limit: Limit = 20, cursor: str | None = None,
     status: Status | None = None, assignee: Annotated[str | None, Query(description="user id, `me` or `none`")] = None,
     team: UUID | None = None, label: str | None = None, channel: str | None = None,
     q: Annotated[str | None, Query(max_length=100, description="contact name or phone")] = None,
@@ -70,7 +70,7 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, summary="One conversation")
-async def get_conversation(conversation_id: UUID, principal: CurrentPrincipal, session: Session,
+async def get_conversation(conversation_id: UUID, principal: CurrentPrincipal, session: TenantSession,
                            sealer: Sealing) -> ConversationOut:
     return await service.get_conversation(session, sealer, principal, conversation_id)
 
@@ -78,7 +78,7 @@ async def get_conversation(conversation_id: UUID, principal: CurrentPrincipal, s
 @router.patch("/{conversation_id}", response_model=ConversationOut,
               summary="Change status, priority, snooze, assignee, team or labels")
 async def update_conversation(conversation_id: UUID, patch: ConversationPatch, principal: CurrentPrincipal,
-                              session: Session, sealer: Sealing, svc: CurrentService) -> ConversationOut:
+                              session: TenantSession, sealer: Sealing, svc: CurrentService) -> ConversationOut:
     await service.update_conversation(session, svc.store, principal, conversation_id, patch)
     session.expire_all()
     return await service.get_conversation(session, sealer, principal, conversation_id)
@@ -87,7 +87,7 @@ async def update_conversation(conversation_id: UUID, patch: ConversationPatch, p
 @router.get("/{conversation_id}/messages", response_model=Page[MessageOut],
             summary="A conversation's timeline in WhatsApp order: the latest page, then `direction=older|newer`")
 async def get_messages(
-    conversation_id: UUID, principal: CurrentPrincipal, session: Session, sealer: Sealing, limit: Limit = 50,
+    conversation_id: UUID, principal: CurrentPrincipal, session: TenantSession, sealer: Sealing, limit: Limit = 50,
     cursor: str | None = None, direction: Literal["older", "newer"] = "older",
 ) -> Page[MessageOut]:
     await service.require_visible(session, principal, conversation_id)
@@ -113,7 +113,7 @@ async def get_messages(
 
 @router.post("/{conversation_id}/messages", response_model=MessageOut, status_code=201,
              summary="Reply: stored pending with its client_message_id, then sent; 200 for a repeated id")
-async def reply(conversation_id: UUID, body: ReplyIn, principal: CurrentPrincipal, session: Session,
+async def reply(conversation_id: UUID, body: ReplyIn, principal: CurrentPrincipal, session: TenantSession,
                 sealer: Sealing, svc: CurrentService, response: Response) -> MessageOut:
     message, created = await replies.send_reply(session, svc.store, sealer, principal, conversation_id, body)
     if not created:
@@ -123,13 +123,13 @@ async def reply(conversation_id: UUID, body: ReplyIn, principal: CurrentPrincipa
 
 @router.post("/{conversation_id}/notes", response_model=NoteOut, status_code=201,
              summary="A private note for the team (never sent to the customer)")
-async def add_note(conversation_id: UUID, body: NoteIn, principal: CurrentPrincipal, session: Session,
+async def add_note(conversation_id: UUID, body: NoteIn, principal: CurrentPrincipal, session: TenantSession,
                    sealer: Sealing, svc: CurrentService) -> NoteOut:
     return await service.add_note(session, svc.store, sealer, principal, conversation_id, body.body)
 
 
 @router.get("/{conversation_id}/notes", response_model=Page[NoteOut], summary="A conversation's notes, oldest first")
-async def get_notes(conversation_id: UUID, principal: CurrentPrincipal, session: Session, sealer: Sealing,
+async def get_notes(conversation_id: UUID, principal: CurrentPrincipal, session: TenantSession, sealer: Sealing,
                     limit: Limit = 200) -> Page[NoteOut]:
     notes, more = await service.list_notes(session, sealer, principal, conversation_id, limit)
     return Page(data=notes, pagination=PageInfo(limit=limit, has_more=more))

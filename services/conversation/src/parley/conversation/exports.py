@@ -25,7 +25,7 @@ from parley.conversation.export_rows import COLUMNS, ContactFilters, Conversatio
 from parley.conversation.sealing import Sealer
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.errors import DomainError, NotFound
-from parley.kit.service import CurrentService, Service, Session
+from parley.kit.service import CurrentService, Service, TenantSession
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
@@ -102,11 +102,13 @@ class _Encoder:
         return text
 
 
-async def _chunks(service: Service, source: RowSource, entity: str, fmt: Format) -> AsyncIterator[bytes]:
-    """The export's bytes, read in the generator's own transaction (the request's has ended by now)."""
+async def _chunks(service: Service, tenant_id: UUID, source: RowSource, entity: str, fmt: Format
+                  ) -> AsyncIterator[bytes]:
+    """The export's bytes, read in the generator's own transaction (the request's has ended by now),
+    scoped to the caller's tenant like the request's was (row-level security)."""
     encoder = _Encoder(fmt, COLUMNS[entity])
     counter = EXPORTED_ROWS.labels(entity, fmt)
-    async with service.db.unit_of_work() as session:
+    async with service.db.unit_of_work(tenant_id=tenant_id) as session:
         async for row in source(session):
             encoder.write(row)
             counter.inc()
@@ -123,10 +125,11 @@ def _sealer(service: Service) -> Sealer:
     return sealer
 
 
-def _response(service: Service, source: RowSource, entity: str, fmt: Format) -> StreamingResponse:
+def _response(service: Service, tenant_id: UUID, source: RowSource, entity: str, fmt: Format) -> StreamingResponse:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     extension = {"csv": "csv", "json": "json", "ndjson": "ndjson"}[fmt]
-    return StreamingResponse(_chunks(service, source, entity, fmt), media_type=MEDIA_TYPES[fmt], headers={
+    chunks = _chunks(service, tenant_id, source, entity, fmt)
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="{entity}-{stamp}.{extension}"',
         "Cache-Control": "no-store"})
 
@@ -148,7 +151,8 @@ async def export_contacts(principal: CurrentPrincipal, service: CurrentService, 
                           opted_out: bool | None = None, blocked: bool | None = None,
                           q: Annotated[str | None, Query(max_length=100)] = None) -> StreamingResponse:
     filters = ContactFilters(opted_out=opted_out, blocked=blocked, q=q or None)
-    return _response(service, lambda s: export_rows.contact_rows(s, principal.tenant_id, filters), "contacts", format)
+    tenant = principal.tenant_id
+    return _response(service, tenant, lambda s: export_rows.contact_rows(s, tenant, filters), "contacts", format)
 
 
 @router.get("/conversations", summary="Export conversations (filters: status, channel, opened from/to)",
@@ -163,13 +167,14 @@ async def export_conversations(
     filters = ConversationFilters(status=status, phone_number_id=channel, opened_from=opened_from,
                                   opened_to=opened_to)
     sealer = _sealer(service)
-    return _response(service, lambda s: export_rows.conversation_rows(s, sealer, principal.tenant_id, filters),
+    tenant = principal.tenant_id
+    return _response(service, tenant, lambda s: export_rows.conversation_rows(s, sealer, tenant, filters),
                      "conversations", format)
 
 
 @router.get("/messages", summary="Export messages (filters: conversation_id, sent from/to)",
             response_class=StreamingResponse)
-async def export_messages(principal: CurrentPrincipal, service: CurrentService, session: Session,
+async def export_messages(principal: CurrentPrincipal, service: CurrentService, session: TenantSession,
                           format: FormatQuery = "csv", conversation_id: UUID | None = None,
                           sent_from: From = None, sent_to: To = None) -> StreamingResponse:
     _check_range(sent_from, sent_to)
@@ -177,5 +182,6 @@ async def export_messages(principal: CurrentPrincipal, service: CurrentService, 
         raise NotFound("no such conversation")
     filters = MessageFilters(conversation_id=conversation_id, sent_from=sent_from, sent_to=sent_to)
     sealer = _sealer(service)
-    return _response(service, lambda s: export_rows.message_rows(s, sealer, principal.tenant_id, filters),
+    tenant = principal.tenant_id
+    return _response(service, tenant, lambda s: export_rows.message_rows(s, sealer, tenant, filters),
                      "messages", format)

@@ -32,7 +32,7 @@ def build(settings: ConversationSettings | None = None) -> Service:
 
     async def snooze_alarm(_: Service) -> None:
         async def step() -> int:
-            async with built.db.unit_of_work() as session:
+            async with built.db.unit_of_work(system=True) as session:  # due snoozes of every tenant
                 return await service.reopen_due_snoozes(session, store)
 
         await run_forever("snooze alarm", step, settings.snooze_check_seconds)

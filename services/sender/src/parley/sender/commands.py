@@ -23,7 +23,7 @@ async def seed_demo(sender: Service, _: list[str]) -> str:
     # Like the other PARLEY_DEMO_* values: development-only, never a production setting.
     token = os.environ.get("PARLEY_DEMO_ACCESS_TOKEN", SANDBOX_TOKEN)
     cipher = TenantCipher(load_keyring(sender.settings), data_keys)
-    async with sender.db.unit_of_work() as session:
+    async with sender.db.unit_of_work(tenant_id=tenant_id) as session:
         if await session.get(Channel, number) is not None:
             return f"sender: demo channel {number} already registered"
         await service.register_channel(session, sender.store, cipher, tenant_id, ChannelRegistered(

@@ -11,7 +11,7 @@ from parley.contracts.events.channels import ChannelRegistered
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.crypto import TenantCipher
 from parley.kit.pagination import Page, PageInfo
-from parley.kit.service import CurrentService, Session
+from parley.kit.service import CurrentService, TenantSession
 from parley.sender import health, service
 from parley.sender.graph import GraphClient
 from parley.sender.models import Channel
@@ -42,7 +42,7 @@ def _out(channel: Channel) -> ChannelOut:
 
 @router.post("/v1/channels", status_code=201, response_model=ChannelOut,
              summary="Connect a WhatsApp number; the token is verified with Meta and stored encrypted")
-async def register_channel(body: ChannelCreate, principal: CurrentPrincipal, session: Session,
+async def register_channel(body: ChannelCreate, principal: CurrentPrincipal, session: TenantSession,
                            service_: CurrentService, cipher: Cipher, graph: Graph) -> ChannelOut:
     service.require_manager(principal)
     await service.require_number_allowance(session, principal.tenant_id)
@@ -55,15 +55,15 @@ async def register_channel(body: ChannelCreate, principal: CurrentPrincipal, ses
 
 
 @router.get("/v1/channels", response_model=Page[ChannelOut], summary="The tenant's numbers (never their tokens)")
-async def list_channels(principal: CurrentPrincipal, session: Session) -> Page[ChannelOut]:
+async def list_channels(principal: CurrentPrincipal, session: TenantSession) -> Page[ChannelOut]:
     channels = await service.list_channels(session, principal.tenant_id)
     return Page(data=[_out(c) for c in channels], pagination=PageInfo(limit=len(channels), has_more=False))
 
 
 @router.put("/v1/channels/{phone_number_id}/access-token", response_model=ChannelOut,
             summary="Replace a number's token (verified first); messages held by a 190 go out again")
-async def replace_token(phone_number_id: str, body: TokenReplacement, principal: CurrentPrincipal, session: Session,
-                        service_: CurrentService, cipher: Cipher, graph: Graph) -> ChannelOut:
+async def replace_token(phone_number_id: str, body: TokenReplacement, principal: CurrentPrincipal,
+                        session: TenantSession, service_: CurrentService, cipher: Cipher, graph: Graph) -> ChannelOut:
     service.require_manager(principal)
     await service.get_channel(session, principal.tenant_id, phone_number_id)
     token = body.access_token.get_secret_value()
@@ -73,7 +73,7 @@ async def replace_token(phone_number_id: str, body: TokenReplacement, principal:
 
 @router.patch("/v1/channels/{phone_number_id}", response_model=ChannelOut,
               summary="Change a number's settings: its throughput (sends per second, shared by all replicas)")
-async def change_channel(phone_number_id: str, body: ChannelChange, principal: CurrentPrincipal, session: Session,
+async def change_channel(phone_number_id: str, body: ChannelChange, principal: CurrentPrincipal, session: TenantSession,
                          service_: CurrentService) -> ChannelOut:
     service.require_manager(principal)
     if "throughput_per_second" not in body.model_fields_set:
@@ -84,7 +84,7 @@ async def change_channel(phone_number_id: str, body: ChannelChange, principal: C
 
 @router.post("/v1/channels/{phone_number_id}/pause", response_model=ChannelOut,
              summary="Stop sending from a number; its messages wait until it is resumed")
-async def pause_channel(phone_number_id: str, principal: CurrentPrincipal, session: Session,
+async def pause_channel(phone_number_id: str, principal: CurrentPrincipal, session: TenantSession,
                         service_: CurrentService) -> ChannelOut:
     service.require_manager(principal)
     await service.get_channel(session, principal.tenant_id, phone_number_id)
@@ -94,7 +94,7 @@ async def pause_channel(phone_number_id: str, principal: CurrentPrincipal, sessi
 
 @router.post("/v1/channels/{phone_number_id}/resume", response_model=ChannelOut,
              summary="Send again from a paused number (after repeated failures or a manual pause)")
-async def resume_channel(phone_number_id: str, principal: CurrentPrincipal, session: Session,
+async def resume_channel(phone_number_id: str, principal: CurrentPrincipal, session: TenantSession,
                          service_: CurrentService) -> ChannelOut:
     service.require_manager(principal)
     channel = await service.get_channel(session, principal.tenant_id, phone_number_id)
@@ -105,7 +105,7 @@ async def resume_channel(phone_number_id: str, principal: CurrentPrincipal, sess
 
 @router.get("/v1/channels/{phone_number_id}/stats", response_model=ChannelStats,
             summary="A number's send statistics, health and effective throughput")
-async def channel_stats(phone_number_id: str, principal: CurrentPrincipal, session: Session,
+async def channel_stats(phone_number_id: str, principal: CurrentPrincipal, session: TenantSession,
                         service_: CurrentService) -> ChannelStats:
     settings: SenderSettings = service_.settings  # type: ignore[assignment]
     channel, row, queued = await health.statistics(session, principal.tenant_id, phone_number_id)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
-from parley.kit.service import CurrentService, Session
+from parley.kit.service import CurrentService, TenantSession
 from parley.sender import pools, service
 from parley.sender.models import Pool
 from parley.sender.schemas import PoolChange, PoolCreate, PoolOut
@@ -25,7 +25,7 @@ async def _out(session: AsyncSession, found: list[Pool]) -> list[PoolOut]:
 
 @router.post("/v1/pools", status_code=201, response_model=PoolOut,
              summary="Group numbers into a pool; messages to the pool go out from a healthy member")
-async def create_pool(body: PoolCreate, principal: CurrentPrincipal, session: Session,
+async def create_pool(body: PoolCreate, principal: CurrentPrincipal, session: TenantSession,
                       service_: CurrentService) -> PoolOut:
     service.require_manager(principal)
     pool = await pools.create_pool(session, service_.store, principal.tenant_id, body.name, body.phone_number_ids)
@@ -33,7 +33,8 @@ async def create_pool(body: PoolCreate, principal: CurrentPrincipal, session: Se
 
 
 @router.get("/v1/pools", response_model=Page[PoolOut], summary="The tenant's pools with their numbers")
-async def list_pools(principal: CurrentPrincipal, session: Session, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+async def list_pools(principal: CurrentPrincipal, session: TenantSession,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 50,
                      cursor: str | None = None) -> Page[PoolOut]:
     after = None
     if cursor is not None:
@@ -48,12 +49,12 @@ async def list_pools(principal: CurrentPrincipal, session: Session, limit: Annot
 
 
 @router.get("/v1/pools/{pool_id}", response_model=PoolOut, summary="One pool and its numbers")
-async def get_pool(pool_id: UUID, principal: CurrentPrincipal, session: Session) -> PoolOut:
+async def get_pool(pool_id: UUID, principal: CurrentPrincipal, session: TenantSession) -> PoolOut:
     return (await _out(session, [await pools.get_pool(session, principal.tenant_id, pool_id)]))[0]
 
 
 @router.patch("/v1/pools/{pool_id}", response_model=PoolOut, summary="Rename a pool")
-async def rename_pool(pool_id: UUID, body: PoolChange, principal: CurrentPrincipal, session: Session,
+async def rename_pool(pool_id: UUID, body: PoolChange, principal: CurrentPrincipal, session: TenantSession,
                       service_: CurrentService) -> PoolOut:
     service.require_manager(principal)
     pool = await pools.rename_pool(session, service_.store, principal.tenant_id, pool_id, body.name)
@@ -61,7 +62,7 @@ async def rename_pool(pool_id: UUID, body: PoolChange, principal: CurrentPrincip
 
 
 @router.delete("/v1/pools/{pool_id}", status_code=204, summary="Delete a pool (its numbers stay connected)")
-async def delete_pool(pool_id: UUID, principal: CurrentPrincipal, session: Session,
+async def delete_pool(pool_id: UUID, principal: CurrentPrincipal, session: TenantSession,
                       service_: CurrentService) -> Response:
     service.require_manager(principal)
     await pools.delete_pool(session, service_.store, principal.tenant_id, pool_id)
@@ -70,7 +71,7 @@ async def delete_pool(pool_id: UUID, principal: CurrentPrincipal, session: Sessi
 
 @router.put("/v1/pools/{pool_id}/members/{phone_number_id}", response_model=PoolOut,
             summary="Add one of the tenant's numbers to a pool (idempotent)")
-async def add_member(pool_id: UUID, phone_number_id: str, principal: CurrentPrincipal, session: Session,
+async def add_member(pool_id: UUID, phone_number_id: str, principal: CurrentPrincipal, session: TenantSession,
                      service_: CurrentService) -> PoolOut:
     service.require_manager(principal)
     await pools.add_member(session, service_.store, principal.tenant_id, pool_id, phone_number_id)
@@ -79,7 +80,7 @@ async def add_member(pool_id: UUID, phone_number_id: str, principal: CurrentPrin
 
 @router.delete("/v1/pools/{pool_id}/members/{phone_number_id}", response_model=PoolOut,
                summary="Take a number out of a pool")
-async def remove_member(pool_id: UUID, phone_number_id: str, principal: CurrentPrincipal, session: Session,
+async def remove_member(pool_id: UUID, phone_number_id: str, principal: CurrentPrincipal, session: TenantSession,
                         service_: CurrentService) -> PoolOut:
     service.require_manager(principal)
     await pools.remove_member(session, service_.store, principal.tenant_id, pool_id, phone_number_id)

@@ -60,7 +60,8 @@ class Sender:
 
     async def send_due(self) -> int:
         """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
-        async with self.db.unit_of_work() as session:
+        # The workers serve every tenant: claiming, recording outcomes and health run in system scope.
+        async with self.db.unit_of_work(system=True) as session:
             claimed = await claim_due(session, self.store, self.cipher, self.settings.claim_batch, self.admission)
         if not claimed:
             return 0
@@ -68,13 +69,13 @@ class Sender:
         outcomes = await asyncio.gather(*(self._send_in_slot(c) for c in claimed))
         crash_point("sender.after_send")
         tallies: dict[str, health.Tally] = {}
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             states = await outbound.apply_outcomes(session, self.store, [(c.id, o) for c, o in zip(
                 claimed, outcomes, strict=True)], self.policy)
         for message, outcome in zip(claimed, outcomes, strict=True):
             _count(tallies.setdefault(message.phone_number_id, health.Tally()), outcome, states[message.id])
         # Health in its own transaction: a problem there must never undo the record of what was sent.
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             for phone_number_id in sorted(tallies):  # one lock order for every replica
                 tally = tallies[phone_number_id]
                 if tally.outcomes or tally.accepted or tally.failed:
@@ -89,7 +90,7 @@ class Sender:
 
     async def sweep(self) -> tuple[int, int]:
         """Sends no process can still answer become in doubt; in-doubt sends past the grace go again."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             # A live call ends within the Graph timeout; older ``sending`` rows belong to a dead process.
             doubted = await outbound.mark_in_doubt(session, self.settings.graph_timeout_seconds + 5)
             resent = await outbound.resend_unconfirmed(session, self.settings.in_doubt_grace_seconds)
@@ -103,7 +104,7 @@ class Sender:
 
     async def refresh_channel_gauges(self) -> None:
         """Channels per status for alerting (``needs_token`` after Meta error 190), from the shared database."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(system=True) as session:
             rows = (await session.execute(select(Channel.status, func.count()).group_by(Channel.status))).all()
         counts = dict(rows)
         for status in sorted(CHANNEL_STATUSES | set(counts)):

@@ -8,7 +8,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ingest.hooks import payloads, service
 from parley.ingest.hooks.models import InboundHook, data_keys
@@ -19,14 +18,12 @@ from parley.kit.crypto import TenantCipher, load_keyring
 from parley.kit.errors import DomainError, NotFound, error_response
 from parley.kit.http import read_body
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
-from parley.kit.service import CurrentService, unit_of_work
+from parley.kit.service import CurrentService, TenantSession
 
 router = APIRouter(tags=["inbound hooks"])
 
 DELIVERIES = Counter("parley_ingest_hook_deliveries_total", "Inbound hook deliveries by outcome", ["outcome"])
 
-# Committed before the response goes out (a request-scoped dependency would commit after it).
-Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -59,14 +56,14 @@ def _out(hook: InboundHook) -> HookOut:
 
 @router.post("/v1/hooks", status_code=201, response_model=HookWithSecret,
              summary="Create an inbound hook; its secret is shown in this response only")
-async def create_hook(body: HookCreate, principal: CurrentPrincipal, session: Session, service_: CurrentService,
+async def create_hook(body: HookCreate, principal: CurrentPrincipal, session: TenantSession, service_: CurrentService,
                       cipher: Cipher) -> HookWithSecret:
     hook, secret = await service.create_hook(session, service_.store, cipher, principal, body)
     return HookWithSecret(**_out(hook).model_dump(), secret=secret)
 
 
 @router.get("/v1/hooks", response_model=Page[HookOut], summary="The tenant's inbound hooks, newest first")
-async def list_hooks(principal: CurrentPrincipal, session: Session, limit: Limit = 20,
+async def list_hooks(principal: CurrentPrincipal, session: TenantSession, limit: Limit = 20,
                      cursor: str | None = None) -> Page[HookOut]:
     before = None
     if cursor is not None:
@@ -82,20 +79,20 @@ async def list_hooks(principal: CurrentPrincipal, session: Session, limit: Limit
 
 
 @router.get("/v1/hooks/{hook_id}", response_model=HookOut, summary="One inbound hook (never its secret)")
-async def get_hook(hook_id: UUID, principal: CurrentPrincipal, session: Session) -> HookOut:
+async def get_hook(hook_id: UUID, principal: CurrentPrincipal, session: TenantSession) -> HookOut:
     return _out(await service.get_hook(session, principal, hook_id))
 
 
 @router.patch("/v1/hooks/{hook_id}", response_model=HookOut,
               summary="Change a hook's name, event, mapping, default region or active flag")
-async def update_hook(hook_id: UUID, body: HookUpdate, principal: CurrentPrincipal, session: Session,
+async def update_hook(hook_id: UUID, body: HookUpdate, principal: CurrentPrincipal, session: TenantSession,
                       service_: CurrentService) -> HookOut:
     return _out(await service.update_hook(session, service_.store, principal, hook_id, body))
 
 
 @router.post("/v1/hooks/{hook_id}/rotate-secret", response_model=HookWithSecret,
              summary="Issue a new secret (shown once); the previous one works for the grace period")
-async def rotate_secret(hook_id: UUID, principal: CurrentPrincipal, session: Session, service_: CurrentService,
+async def rotate_secret(hook_id: UUID, principal: CurrentPrincipal, session: TenantSession, service_: CurrentService,
                         cipher: Cipher, body: SecretRotation | None = None) -> HookWithSecret:
     hook, secret = await service.rotate_secret(session, service_.store, cipher, principal, hook_id,
                                                body or SecretRotation())
@@ -103,7 +100,7 @@ async def rotate_secret(hook_id: UUID, principal: CurrentPrincipal, session: Ses
 
 
 @router.delete("/v1/hooks/{hook_id}", status_code=204, summary="Delete a hook; its URL stops accepting deliveries")
-async def delete_hook(hook_id: UUID, principal: CurrentPrincipal, session: Session,
+async def delete_hook(hook_id: UUID, principal: CurrentPrincipal, session: TenantSession,
                       service_: CurrentService) -> Response:
     await service.delete_hook(session, service_.store, principal, hook_id)
     return Response(status_code=204)
@@ -114,7 +111,8 @@ async def receive_delivery(hook_id: str, request: Request, service_: CurrentServ
     settings = service_.settings
     try:
         body = await read_body(request, settings.max_body_bytes)  # type: ignore[attr-defined]
-        async with service_.db.unit_of_work() as session:
+        # The hook id names the tenant: it is looked up across tenants (system scope), then its signature decides.
+        async with service_.db.unit_of_work(system=True) as session:
             hook = await service.authenticate(session, cipher, _hook_uuid(hook_id), body, request.headers)
     except DomainError as exc:
         DELIVERIES.labels(exc.code).inc()
