@@ -54,6 +54,8 @@ async def test_ingest_rebuild_reproduces_channel_routes(platform: Platform) -> N
         assert mine[number][4] is True and mine[other][4] is False
 
         await service.rebuild()
-        assert await _snapshot(service, [ChannelRoute.__table__]) == before
+        # Only this test's numbers: a running platform's ingest may route other numbers meanwhile.
+        after = await _snapshot(service, [ChannelRoute.__table__])
+        assert {row[0]: row for row in after["channel_routes"] if row[0] in {number, other}} == mine
     finally:
         await service.db.dispose()
