@@ -18,7 +18,8 @@ SECRET = "my card number is 4111 1111 1111 1111"
 
 
 async def _snapshot(inbox: Inbox, tables: list[Table]) -> dict[str, list[tuple[Any, ...]]]:
-    async with inbox.service.db.unit_of_work(system=True) as session:
+    """This test's tenant's rows (a running platform's conversation service may project other tenants meanwhile)."""
+    async with inbox.service.db.unit_of_work(tenant_id=inbox.tenant_id) as session:
         return {t.name: sorted((tuple(row) for row in await session.execute(select(t))), key=repr) for t in tables}
 
 

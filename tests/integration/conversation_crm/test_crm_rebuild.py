@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 async def _snapshot(crm: Crm) -> dict[str, list[tuple[Any, ...]]]:
-    async with crm.service.db.unit_of_work(system=True) as session:
+    """This test's tenant's rows (row-level security scopes them; other tenants may be written meanwhile)."""
+    async with crm.service.db.unit_of_work(tenant_id=crm.principal.tenant_id) as session:
         return {t.name: sorted((tuple(row) for row in await session.execute(select(t))), key=repr)
                 for t in CRM_TABLES}
 
