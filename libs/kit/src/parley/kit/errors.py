@@ -85,4 +85,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if _unstorable_text(exc):
+            return error_response("invalid_text", "text fields must not contain NUL characters or unpaired "
+                                  "UTF-16 surrogates", 422)
         return error_response("internal_error", "an unexpected error occurred", 500)
+
+
+#: SQLSTATEs of text Postgres cannot store: 22021 (e.g. a NUL byte), 22P05 (untranslatable character).
+_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _unstorable_text(exc: BaseException | None) -> bool:
+    """Whether a request failed only because some text it carried cannot be stored (valid JSON, bad for Postgres)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc):
+            return True
+        if getattr(exc, "sqlstate", None) in _TEXT_SQLSTATES:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
