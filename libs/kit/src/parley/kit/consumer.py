@@ -122,20 +122,11 @@ class ConsumerRunner:
         """Process one record on its own to a final outcome (``processed``, ``duplicate``, ``ignored``,
         ``dead_lettered``); for tools and tests that hand a consumer single records, as Kafka would."""
         envelope = await self._decode(record)
-        if envelope is None:
-            return "dead_lettered" if self.subscription.event_types is None or self._is_malformed(record) \
-                else "ignored"
+        if isinstance(envelope, str):
+            return envelope
         outcome = await self._process_with_retries(Delivery(record, envelope))
         self._count(record, outcome)
         return outcome
-
-    @staticmethod
-    def _is_malformed(record: ConsumerRecord) -> bool:
-        try:
-            from_record(record.value, record.headers or ())
-        except MalformedEvent:
-            return True
-        return False
 
     # -- batches -----------------------------------------------------------------------------------
 
@@ -148,7 +139,7 @@ class ConsumerRunner:
         seen: set[UUID] = set()
         for record in records:
             envelope = await self._decode(record)
-            if envelope is None:
+            if isinstance(envelope, str):
                 continue
             if envelope.id in seen:  # the same event twice in one fetch: the inbox would refuse it anyway
                 self._count(record, "duplicate")
@@ -234,17 +225,18 @@ class ConsumerRunner:
 
     # -- one event ---------------------------------------------------------------------------------
 
-    async def _decode(self, record: ConsumerRecord) -> Envelope | None:
-        """The record's envelope; ``None`` when it was dead-lettered (malformed) or is not for this consumer."""
+    async def _decode(self, record: ConsumerRecord) -> Envelope | str:
+        """The record's envelope, or its (already counted) final outcome when it was dead-lettered as malformed
+        or is not for this consumer."""
         try:
             envelope = from_record(record.value, record.headers or ())
         except MalformedEvent as exc:
             await self.dead_letter(record, "malformed", str(exc))
             self._count(record, "dead_lettered")
-            return None
+            return "dead_lettered"
         if self.subscription.event_types is not None and envelope.type not in self.subscription.event_types:
             self._count(record, "ignored")
-            return None
+            return "ignored"
         return envelope
 
     async def _process_with_retries(self, delivery: Delivery, first_failure: BaseException | None = None) -> str:
