@@ -211,6 +211,18 @@ async def team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | 
     return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id))
 
 
+async def lock_team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | None:
+    """The team, locked: its events are appended one writer at a time (``None`` once it is deleted)."""
+    return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id)
+                                .with_for_update().execution_options(populate_existing=True))
+
+
+async def lock_agent(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> Agent | None:
+    """The agent, locked: its events are appended one writer at a time."""
+    return await session.scalar(select(Agent).where(Agent.tenant_id == tenant_id, Agent.user_id == user_id)
+                                .with_for_update().execution_options(populate_existing=True))
+
+
 async def team_by_name(session: AsyncSession, tenant_id: UUID, name: str) -> Team | None:
     return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.name == name))
 
