@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation.crm_models import PipelineLead
@@ -164,10 +164,15 @@ async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id:
     return list(await session.execute(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)))
 
 
-async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, limit: int) -> list[Note]:
-    return list(await session.scalars(select(Note).where(Note.tenant_id == tenant_id,
-                                                         Note.conversation_id == conversation_id)
-                                      .order_by(Note.created_at, Note.id).limit(limit + 1)))
+async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
+                     cursor: Keyset | None, newer: bool) -> list[Note]:
+    """``newer``: oldest first after the cursor (the first page without one); else newest first before it."""
+    query = select(Note).where(Note.tenant_id == tenant_id, Note.conversation_id == conversation_id)
+    key = tuple_(Note.created_at, Note.id)
+    if cursor:
+        query = query.where(key > tuple_(*cursor) if newer else key < tuple_(*cursor))
+    order = (Note.created_at.asc(), Note.id.asc()) if newer else (Note.created_at.desc(), Note.id.desc())
+    return list(await session.scalars(query.order_by(*order).limit(limit + 1)))
 
 
 async def list_contacts(session: AsyncSession, tenant_id: UUID, *, q: str | None, label: str | None, limit: int,
