@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +14,9 @@ from parley.contracts import Envelope, new_event_id
 from parley.contracts.events.contacts import ContactUpdated
 from parley.contracts.events.users import UserCreated, UserRemoved, UserUpdated
 from parley.conversation import repository
+from parley.conversation.repository import Keyset
 from parley.conversation.schemas import AgentOut, AgentPatch, ContactOut, ContactPatch, TeamOut
-from parley.conversation.service import MANAGERS, Unprocessable, contact_out
+from parley.conversation.service import MANAGERS, Unprocessable, contact_out, visibility
 from parley.kit.auth import Principal
 from parley.kit.errors import Conflict, Forbidden, NotFound
 from parley.kit.eventstore import ConcurrencyError, EventStore
@@ -31,9 +33,33 @@ def _conflict_on_race(message: str = RACE_LOST) -> Iterator[None]:
         raise Conflict(message) from None
 
 
+async def _contact_visibility(session: AsyncSession, principal: Principal) -> ColumnElement[bool] | None:
+    """Owners, admins and managers see every contact; an agent those with a conversation the agent may see."""
+    return repository.contact_visibility(await visibility(session, principal))
+
+
+async def list_contacts(session: AsyncSession, principal: Principal, *, q: str | None, label: str | None,
+                        limit: int, after: Keyset | None) -> tuple[list[ContactOut], Keyset | None]:
+    """A page of the contacts the caller may see, newest first, and the keyset of the next page."""
+    rows = await repository.list_contacts(session, principal.tenant_id, q=q, label=label, limit=limit, after=after,
+                                          visible=await _contact_visibility(session, principal))
+    page = rows[:limit]
+    following = (page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return [contact_out(c) for c in page], following
+
+
+async def get_contact(session: AsyncSession, principal: Principal, contact_id: UUID) -> ContactOut:
+    contact = await repository.contact(session, principal.tenant_id, contact_id,
+                                       visible=await _contact_visibility(session, principal))
+    if contact is None:
+        raise NotFound("no such contact")
+    return contact_out(contact)
+
+
 async def update_contact(session: AsyncSession, store: EventStore, principal: Principal, contact_id: UUID,
                          patch: ContactPatch) -> ContactOut:
-    contact = await repository.contact(session, principal.tenant_id, contact_id, lock=True)
+    contact = await repository.contact(session, principal.tenant_id, contact_id, lock=True,
+                                       visible=await _contact_visibility(session, principal))
     if contact is None:
         raise NotFound("no such contact")
     attributes, labels = dict(contact.attributes or {}), list(contact.labels or [])

@@ -27,8 +27,12 @@ async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str, *
     return await session.scalar(query)
 
 
-async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
+async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False,
+                  visible: ColumnElement[bool] | None = None) -> Contact | None:
+    """``visible``: a ``contact_visibility`` clause (None: any contact of the tenant)."""
     query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    if visible is not None:
+        query = query.where(visible)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
@@ -114,6 +118,13 @@ def agent_visibility(user_id: UUID, team_ids: list[UUID]) -> ColumnElement[bool]
     return or_(mine, and_(Conversation.assignee_id.is_(None), Conversation.team_id.in_(team_ids)))
 
 
+def contact_visibility(visible: ColumnElement[bool] | None) -> ColumnElement[bool] | None:
+    """The contacts a caller may see: those with a conversation the caller may see (``visible``, None: all)."""
+    if visible is None:
+        return None
+    return exists().where(Conversation.tenant_id == Contact.tenant_id, Conversation.contact_id == Contact.id, visible)
+
+
 async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
                              after: Keyset | None, visible: ColumnElement[bool] | None = None,
                              ) -> list[tuple[Conversation, Contact]]:
@@ -176,8 +187,11 @@ async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UU
 
 
 async def list_contacts(session: AsyncSession, tenant_id: UUID, *, q: str | None, label: str | None, limit: int,
-                        after: Keyset | None) -> list[Contact]:
+                        after: Keyset | None, visible: ColumnElement[bool] | None = None) -> list[Contact]:
+    """Newest first; ``visible``: a ``contact_visibility`` clause."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
+    if visible is not None:
+        query = query.where(visible)
     if q:
         query = query.where(*_filter_clauses(tenant_id, ConversationFilter(q=q))[1:])
     if label:
