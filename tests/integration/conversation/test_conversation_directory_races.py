@@ -119,3 +119,18 @@ async def test_a_racing_write_from_another_tenant_sees_nothing(inbox: Inbox) -> 
     responses = await _race(*(inbox.client.patch(f"/v1/teams/{team_id}", json={"name": "Theirs"})
                               for _ in range(5)))
     assert {r.status_code for r in responses} == {404}
+
+
+async def test_deleting_a_team_while_conversations_move_into_it_leaves_none_there(inbox: Inbox) -> None:
+    team_id = (await inbox.client.post("/v1/teams", json={"name": "Closing"})).json()["id"]
+    conversations = []
+    for _ in range(8):
+        customer = digits()
+        await inbox.receive(customer, "hi")
+        conversations.append((await inbox.conversation_of(customer))["id"])
+    moves = [inbox.client.patch(f"/v1/conversations/{c}", json={"team_id": team_id}) for c in conversations]
+    responses = await _race(*moves[:4], inbox.client.delete(f"/v1/teams/{team_id}"), *moves[4:])
+    for response in responses:
+        assert response.status_code in (200, 204) or response.json()["error"]["code"] == "unknown_team", response.text
+    listed = (await inbox.client.get("/v1/conversations", params={"limit": 50})).json()["data"]
+    assert [c["id"] for c in listed if c["team_id"] == team_id] == [], "no conversation is left in a deleted team"

@@ -193,7 +193,7 @@ async def add_member(session: AsyncSession, store: EventStore, principal: Princi
                      user_id: UUID) -> TeamOut:
     _require_manager(principal)
     team = await _lock_team(session, principal, team_id)
-    if await repository.agent(session, principal.tenant_id, user_id) is None:
+    if await repository.lock_agent(session, principal.tenant_id, user_id) is None:  # not removed meanwhile
         raise Unprocessable("the user is not known in this tenant", code="unknown_agent")
     if user_id not in team.member_ids:
         await _team_event(session, store, principal, "team.member-added", team_id, {"user_id": str(user_id)})

@@ -230,10 +230,12 @@ async def team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | 
     return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id))
 
 
-async def lock_team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | None:
-    """The team, locked: its events are appended one writer at a time (``None`` once it is deleted)."""
+async def lock_team(session: AsyncSession, tenant_id: UUID, team_id: UUID, *, share: bool = False) -> Team | None:
+    """The team, locked: its events are appended one writer at a time (``None`` once it is deleted).
+
+    ``share``: only kept from being deleted meanwhile (a conversation is moved into it)."""
     return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id)
-                                .with_for_update().execution_options(populate_existing=True))
+                                .with_for_update(read=share).execution_options(populate_existing=True))
 
 
 async def lock_agent(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> Agent | None:

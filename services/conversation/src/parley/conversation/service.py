@@ -134,7 +134,9 @@ async def _validate_assignment(session: AsyncSession, principal: Principal, conv
     if "team_id" in fields and patch.team_id != conversation.team_id:
         if principal.role not in MANAGERS:
             raise Forbidden("only managers move conversations between teams")
-        if patch.team_id is not None and await repository.team(session, principal.tenant_id, patch.team_id) is None:
+        # Locked: a team deleted meanwhile would be left on the conversation (its deletion clears only earlier ones).
+        if patch.team_id is not None and await repository.lock_team(session, principal.tenant_id, patch.team_id,
+                                                                    share=True) is None:
             raise Unprocessable("no such team", code="unknown_team")
 
 
