@@ -42,7 +42,7 @@ async def test_contacts_export_as_csv_json_and_ndjson_with_filters(crm: Crm) -> 
     response = await _export(crm, "contacts")
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"].startswith('attachment; filename="contacts-')
-    assert response.text.splitlines()[0] == "id,wa_id,profile_name,created_at,opted_out,opted_out_at,blocked"
+    assert response.text.splitlines()[0] == "id,wa_id,profile_name,created_at,opted_out,opted_out_at,blocked,labels"
     rows = {row["wa_id"]: row for row in _csv(response.text)}
     assert set(rows) == {ana, bruno, carla}
     assert (rows[ana]["opted_out"], rows[bruno]["opted_out"], rows[carla]["blocked"]) == ("false", "true", "true")

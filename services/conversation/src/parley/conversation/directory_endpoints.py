@@ -7,12 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from parley.conversation import directory, repository
+from parley.conversation import directory
 from parley.conversation.endpoints import Limit, keyset
 from parley.conversation.schemas import AgentOut, AgentPatch, ContactOut, ContactPatch, MemberIn, TeamIn, TeamOut
-from parley.conversation.service import contact_out
 from parley.kit.auth import CurrentPrincipal
-from parley.kit.errors import NotFound
 from parley.kit.pagination import Page, PageInfo, encode_cursor
 from parley.kit.service import CurrentService, TenantSession
 
@@ -21,26 +19,23 @@ agents = APIRouter(prefix="/v1/agents", tags=["agents"])
 teams = APIRouter(prefix="/v1/teams", tags=["teams"])
 
 
-@contacts.get("", response_model=Page[ContactOut], summary="Contacts, newest first; search by name or phone")
+@contacts.get("", response_model=Page[ContactOut],
+              summary="Contacts, newest first; search by name or phone. Agents see the contacts of the "
+                      "conversations they see")
 async def list_contacts(principal: CurrentPrincipal, session: TenantSession, limit: Limit = 50,
                         cursor: str | None = None,
                         q: Annotated[str | None, Query(max_length=100)] = None,
                         label: str | None = None) -> Page[ContactOut]:
-    rows = await repository.list_contacts(session, principal.tenant_id, q=q or None,
-                                          label=label.strip().lower() if label else None, limit=limit,
-                                          after=keyset(cursor))
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > limit else None
-    return Page(data=[contact_out(c) for c in page],
-                pagination=PageInfo(limit=limit, has_more=next_cursor is not None, next_cursor=next_cursor))
+    data, following = await directory.list_contacts(session, principal, q=q or None,
+                                                    label=label.strip().lower() if label else None, limit=limit,
+                                                    after=keyset(cursor))
+    next_cursor = encode_cursor(following[0].isoformat(), following[1]) if following else None
+    return Page(data=data, pagination=PageInfo(limit=limit, has_more=next_cursor is not None, next_cursor=next_cursor))
 
 
 @contacts.get("/{contact_id}", response_model=ContactOut, summary="One contact")
 async def get_contact(contact_id: UUID, principal: CurrentPrincipal, session: TenantSession) -> ContactOut:
-    contact = await repository.contact(session, principal.tenant_id, contact_id)
-    if contact is None:
-        raise NotFound("no such contact")
-    return contact_out(contact)
+    return await directory.get_contact(session, principal, contact_id)
 
 
 @contacts.patch("/{contact_id}", response_model=ContactOut, summary="Set custom attributes and labels")

@@ -128,8 +128,11 @@ async def add_note(conversation_id: UUID, body: NoteIn, principal: CurrentPrinci
     return await service.add_note(session, svc.store, sealer, principal, conversation_id, body.body)
 
 
-@router.get("/{conversation_id}/notes", response_model=Page[NoteOut], summary="A conversation's notes, oldest first")
+@router.get("/{conversation_id}/notes", response_model=Page[NoteOut],
+            summary="A conversation's notes in time order, oldest page first (`direction=older` without a cursor: "
+                    "the latest)")
 async def get_notes(conversation_id: UUID, principal: CurrentPrincipal, session: TenantSession, sealer: Sealing,
-                    limit: Limit = 200) -> Page[NoteOut]:
-    notes, more = await service.list_notes(session, sealer, principal, conversation_id, limit)
-    return Page(data=notes, pagination=PageInfo(limit=limit, has_more=more))
+                    limit: Limit = 50, cursor: str | None = None,
+                    direction: Literal["older", "newer"] = "newer") -> Page[NoteOut]:
+    return await service.list_notes(session, sealer, principal, conversation_id, limit=limit, cursor=keyset(cursor),
+                                    newer=direction == "newer")

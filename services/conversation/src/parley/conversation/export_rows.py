@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import Select, and_, case, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation.crm_models import BlockedNumber, ContactConsent
@@ -26,12 +26,32 @@ Entity = Literal["contacts", "conversations", "messages"]
 FETCH_SIZE = 500
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "contacts": ("id", "wa_id", "profile_name", "created_at", "opted_out", "opted_out_at", "blocked"),
+    "contacts": ("id", "wa_id", "profile_name", "created_at", "opted_out", "opted_out_at", "blocked", "labels"),
     "conversations": ("id", "contact_id", "wa_id", "profile_name", "phone_number_id", "status", "opened_at",
-                      "last_message_at", "last_message_preview", "window_expires_at"),
+                      "last_message_at", "last_message_preview", "window_expires_at", "priority", "labels",
+                      "assignee_id", "team_id"),
     "messages": ("id", "conversation_id", "wa_id", "direction", "type", "wamid", "text", "content",
                  "reply_to_wamid", "sent_at"),
 }
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which conversations rows come from: by assignee, and those the caller may see at all."""
+
+    assignee_id: UUID | None = None
+    unassigned: bool = False
+    #: ``service.visibility``: None for owners, admins and managers (every conversation).
+    visible: ColumnElement[bool] | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """Conditions on ``Conversation``."""
+        clauses = [] if self.visible is None else [self.visible]
+        if self.assignee_id:
+            clauses.append(Conversation.assignee_id == self.assignee_id)
+        if self.unassigned:
+            clauses.append(Conversation.assignee_id.is_(None))
+        return clauses
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,9 @@ class ContactFilters:
     opted_out: bool | None = None
     blocked: bool | None = None
     q: str | None = None
+    label: str | None = None
+    #: Contacts with at least one such conversation.
+    assignment: Assignment = Assignment()
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,8 @@ class ConversationFilters:
     phone_number_id: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
+    label: str | None = None
+    assignment: Assignment = Assignment()
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,9 @@ class MessageFilters:
     conversation_id: UUID | None = None
     sent_from: datetime | None = None
     sent_to: datetime | None = None
+    #: The conversation's label.
+    label: str | None = None
+    assignment: Assignment = Assignment()
 
 
 Opener = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
@@ -76,7 +104,7 @@ def contact_rows(session: AsyncSession, tenant_id: UUID, filters: ContactFilters
     query = (select(Contact.id, Contact.wa_id, Contact.profile_name, Contact.created_at,
                     opted_out.label("opted_out"),
                     case((opted_out, ContactConsent.changed_at), else_=None).label("opted_out_at"),
-                    blocked.label("blocked"))
+                    blocked.label("blocked"), Contact.labels)
              .outerjoin(ContactConsent, consent).where(Contact.tenant_id == tenant_id))
     if filters.opted_out is not None:
         query = query.where(opted_out if filters.opted_out else or_(ContactConsent.opted_out.is_(None),
@@ -87,6 +115,11 @@ def contact_rows(session: AsyncSession, tenant_id: UUID, filters: ContactFilters
         escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         query = query.where(or_(Contact.wa_id.ilike(pattern), Contact.profile_name.ilike(pattern)))
+    if filters.label:
+        query = query.where(Contact.labels.contains([filters.label]))
+    if conversation := filters.assignment.clauses():
+        query = query.where(exists().where(Conversation.tenant_id == Contact.tenant_id,
+                                           Conversation.contact_id == Contact.id, *conversation))
     return _stream(session, query.order_by(Contact.created_at, Contact.id))
 
 
@@ -99,8 +132,10 @@ def conversation_rows(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
     query = (select(Conversation.id, Conversation.contact_id, Conversation.wa_id, Contact.profile_name,
                     Conversation.phone_number_id, Conversation.status, Conversation.opened_at,
                     Conversation.last_message_at, Conversation.last_message_id, Conversation.last_message_sealed,
-                    Conversation.window_expires_at)
-             .join(Contact, Contact.id == Conversation.contact_id).where(Conversation.tenant_id == tenant_id))
+                    Conversation.window_expires_at, Conversation.priority, Conversation.labels,
+                    Conversation.assignee_id, Conversation.team_id)
+             .join(Contact, Contact.id == Conversation.contact_id)
+             .where(Conversation.tenant_id == tenant_id, *filters.assignment.clauses()))
     if filters.status:
         query = query.where(Conversation.status == filters.status)
     if filters.phone_number_id:
@@ -109,6 +144,8 @@ def conversation_rows(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
         query = query.where(Conversation.opened_at >= filters.opened_from)
     if filters.opened_to:
         query = query.where(Conversation.opened_at < filters.opened_to)
+    if filters.label:
+        query = query.where(Conversation.labels.contains([filters.label]))
 
     async def open_previews(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         bodies = await sealer.open_many(session, tenant_id, [
@@ -125,13 +162,16 @@ def message_rows(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
     """Messages in WhatsApp time order; bodies are sealed at rest and opened here a page at a time."""
     query = (select(Message.id, Message.conversation_id, Conversation.wa_id, Message.direction, Message.type,
                     Message.wamid, Message.body_sealed, Message.reply_to_wamid, Message.sent_at)
-             .join(Conversation, Conversation.id == Message.conversation_id).where(Message.tenant_id == tenant_id))
+             .join(Conversation, Conversation.id == Message.conversation_id)
+             .where(Message.tenant_id == tenant_id, *filters.assignment.clauses()))
     if filters.conversation_id:
         query = query.where(Message.conversation_id == filters.conversation_id)
     if filters.sent_from:
         query = query.where(Message.sent_at >= filters.sent_from)
     if filters.sent_to:
         query = query.where(Message.sent_at < filters.sent_to)
+    if filters.label:
+        query = query.where(Conversation.labels.contains([filters.label]))
 
     async def open_bodies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         bodies = await sealer.open_many(session, tenant_id,

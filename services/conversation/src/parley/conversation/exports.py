@@ -21,9 +21,10 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation import export_rows, repository
-from parley.conversation.export_rows import COLUMNS, ContactFilters, ConversationFilters, MessageFilters
+from parley.conversation.export_rows import COLUMNS, Assignment, ContactFilters, ConversationFilters, MessageFilters
 from parley.conversation.sealing import Sealer
-from parley.kit.auth import CurrentPrincipal
+from parley.conversation.service import visibility
+from parley.kit.auth import CurrentPrincipal, Principal
 from parley.kit.errors import DomainError, NotFound
 from parley.kit.service import CurrentService, Service, TenantSession
 
@@ -140,47 +141,76 @@ def _check_range(start: datetime | None, end: datetime | None) -> None:
                           details=[{"loc": ["query", "from"], "msg": "must be before `to`"}])
 
 
+async def _assignment(session: AsyncSession, principal: Principal, assignee: str | None) -> Assignment:
+    """The ``assignee`` filter (a user id, ``me`` or ``none``) within what the caller may see (agents: their own
+    conversations and their teams' unassigned ones)."""
+    visible = await visibility(session, principal)
+    if not assignee:
+        return Assignment(visible=visible)
+    if assignee == "none":
+        return Assignment(unassigned=True, visible=visible)
+    try:
+        return Assignment(assignee_id=principal.user_id if assignee == "me" else UUID(assignee), visible=visible)
+    except ValueError:
+        raise DomainError("assignee is a user id, `me` or `none`", code="validation_error", status_code=422,
+                          details=[{"loc": ["query", "assignee"], "msg": "not a user id, `me` or `none`"}]) from None
+
+
+def _label(label: str | None) -> str | None:
+    return label.strip().lower() or None if label else None
+
+
 FormatQuery = Annotated[Format, Query(description="csv (with a header row), json (one array) or ndjson")]
 From = Annotated[datetime | None, Query(alias="from", description="Inclusive lower bound (ISO 8601)")]
 To = Annotated[datetime | None, Query(alias="to", description="Exclusive upper bound (ISO 8601)")]
+Assignee = Annotated[str | None, Query(max_length=64, description="Conversations assigned to a user id, `me`, "
+                                                                  "or `none` (unassigned)")]
+Label = Annotated[str | None, Query(max_length=64)]
 
 
-@router.get("/contacts", summary="Export contacts (filters: opted_out, blocked, q on number or name)",
-            response_class=StreamingResponse)
-async def export_contacts(principal: CurrentPrincipal, service: CurrentService, format: FormatQuery = "csv",
-                          opted_out: bool | None = None, blocked: bool | None = None,
-                          q: Annotated[str | None, Query(max_length=100)] = None) -> StreamingResponse:
-    filters = ContactFilters(opted_out=opted_out, blocked=blocked, q=q or None)
+@router.get("/contacts", summary="Export contacts (filters: opted_out, blocked, q on number or name, the contact's "
+                                 "label, assignee of one of its conversations)", response_class=StreamingResponse)
+async def export_contacts(principal: CurrentPrincipal, service: CurrentService, session: TenantSession,
+                          format: FormatQuery = "csv", opted_out: bool | None = None, blocked: bool | None = None,
+                          q: Annotated[str | None, Query(max_length=100)] = None, label: Label = None,
+                          assignee: Assignee = None) -> StreamingResponse:
+    filters = ContactFilters(opted_out=opted_out, blocked=blocked, q=q or None, label=_label(label),
+                             assignment=await _assignment(session, principal, assignee))
     tenant = principal.tenant_id
     return _response(service, tenant, lambda s: export_rows.contact_rows(s, tenant, filters), "contacts", format)
 
 
-@router.get("/conversations", summary="Export conversations (filters: status, channel, opened from/to)",
-            response_class=StreamingResponse)
+@router.get("/conversations", summary="Export conversations (filters: status, channel, opened from/to, label, "
+                                      "assignee)", response_class=StreamingResponse)
 async def export_conversations(
-    principal: CurrentPrincipal, service: CurrentService, format: FormatQuery = "csv",
+    principal: CurrentPrincipal, service: CurrentService, session: TenantSession, format: FormatQuery = "csv",
     status: Literal["open", "pending", "resolved", "snoozed"] | None = None,
     channel: Annotated[str | None, Query(max_length=64, description="The business number's phone_number_id")] = None,
-    opened_from: From = None, opened_to: To = None,
+    opened_from: From = None, opened_to: To = None, label: Label = None, assignee: Assignee = None,
 ) -> StreamingResponse:
     _check_range(opened_from, opened_to)
     filters = ConversationFilters(status=status, phone_number_id=channel, opened_from=opened_from,
-                                  opened_to=opened_to)
+                                  opened_to=opened_to, label=_label(label),
+                                  assignment=await _assignment(session, principal, assignee))
     sealer = _sealer(service)
     tenant = principal.tenant_id
     return _response(service, tenant, lambda s: export_rows.conversation_rows(s, sealer, tenant, filters),
                      "conversations", format)
 
 
-@router.get("/messages", summary="Export messages (filters: conversation_id, sent from/to)",
-            response_class=StreamingResponse)
+@router.get("/messages", summary="Export messages (filters: conversation_id, sent from/to, the conversation's "
+                                 "label and assignee)", response_class=StreamingResponse)
 async def export_messages(principal: CurrentPrincipal, service: CurrentService, session: TenantSession,
                           format: FormatQuery = "csv", conversation_id: UUID | None = None,
-                          sent_from: From = None, sent_to: To = None) -> StreamingResponse:
+                          sent_from: From = None, sent_to: To = None, label: Label = None,
+                          assignee: Assignee = None) -> StreamingResponse:
     _check_range(sent_from, sent_to)
-    if conversation_id and not await repository.conversation_visible(session, principal.tenant_id, conversation_id):
+    assignment = await _assignment(session, principal, assignee)
+    if conversation_id and not await repository.conversation_visible(session, principal.tenant_id, conversation_id,
+                                                                     assignment.visible):
         raise NotFound("no such conversation")
-    filters = MessageFilters(conversation_id=conversation_id, sent_from=sent_from, sent_to=sent_to)
+    filters = MessageFilters(conversation_id=conversation_id, sent_from=sent_from, sent_to=sent_to,
+                             label=_label(label), assignment=assignment)
     sealer = _sealer(service)
     tenant = principal.tenant_id
     return _response(service, tenant, lambda s: export_rows.message_rows(s, sealer, tenant, filters),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation.crm_models import PipelineLead
@@ -27,8 +27,12 @@ async def contact_by_wa_id(session: AsyncSession, tenant_id: UUID, wa_id: str, *
     return await session.scalar(query)
 
 
-async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
+async def contact(session: AsyncSession, tenant_id: UUID, contact_id: UUID, *, lock: bool = False,
+                  visible: ColumnElement[bool] | None = None) -> Contact | None:
+    """``visible``: a ``contact_visibility`` clause (None: any contact of the tenant)."""
     query = select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    if visible is not None:
+        query = query.where(visible)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
@@ -114,6 +118,13 @@ def agent_visibility(user_id: UUID, team_ids: list[UUID]) -> ColumnElement[bool]
     return or_(mine, and_(Conversation.assignee_id.is_(None), Conversation.team_id.in_(team_ids)))
 
 
+def contact_visibility(visible: ColumnElement[bool] | None) -> ColumnElement[bool] | None:
+    """The contacts a caller may see: those with a conversation the caller may see (``visible``, None: all)."""
+    if visible is None:
+        return None
+    return exists().where(Conversation.tenant_id == Contact.tenant_id, Conversation.contact_id == Contact.id, visible)
+
+
 async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
                              after: Keyset | None, visible: ColumnElement[bool] | None = None,
                              ) -> list[tuple[Conversation, Contact]]:
@@ -164,15 +175,23 @@ async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id:
     return list(await session.execute(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)))
 
 
-async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, limit: int) -> list[Note]:
-    return list(await session.scalars(select(Note).where(Note.tenant_id == tenant_id,
-                                                         Note.conversation_id == conversation_id)
-                                      .order_by(Note.created_at, Note.id).limit(limit + 1)))
+async def list_notes(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
+                     cursor: Keyset | None, newer: bool) -> list[Note]:
+    """``newer``: oldest first after the cursor (the first page without one); else newest first before it."""
+    query = select(Note).where(Note.tenant_id == tenant_id, Note.conversation_id == conversation_id)
+    key = tuple_(Note.created_at, Note.id)
+    if cursor:
+        query = query.where(key > tuple_(*cursor) if newer else key < tuple_(*cursor))
+    order = (Note.created_at.asc(), Note.id.asc()) if newer else (Note.created_at.desc(), Note.id.desc())
+    return list(await session.scalars(query.order_by(*order).limit(limit + 1)))
 
 
 async def list_contacts(session: AsyncSession, tenant_id: UUID, *, q: str | None, label: str | None, limit: int,
-                        after: Keyset | None) -> list[Contact]:
+                        after: Keyset | None, visible: ColumnElement[bool] | None = None) -> list[Contact]:
+    """Newest first; ``visible``: a ``contact_visibility`` clause."""
     query = select(Contact).where(Contact.tenant_id == tenant_id)
+    if visible is not None:
+        query = query.where(visible)
     if q:
         query = query.where(*_filter_clauses(tenant_id, ConversationFilter(q=q))[1:])
     if label:
@@ -209,6 +228,20 @@ async def next_agent(session: AsyncSession, tenant_id: UUID, team_id: UUID | Non
 
 async def team(session: AsyncSession, tenant_id: UUID, team_id: UUID) -> Team | None:
     return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id))
+
+
+async def lock_team(session: AsyncSession, tenant_id: UUID, team_id: UUID, *, share: bool = False) -> Team | None:
+    """The team, locked: its events are appended one writer at a time (``None`` once it is deleted).
+
+    ``share``: only kept from being deleted meanwhile (a conversation is moved into it)."""
+    return await session.scalar(select(Team).where(Team.tenant_id == tenant_id, Team.id == team_id)
+                                .with_for_update(read=share).execution_options(populate_existing=True))
+
+
+async def lock_agent(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> Agent | None:
+    """The agent, locked: its events are appended one writer at a time."""
+    return await session.scalar(select(Agent).where(Agent.tenant_id == tenant_id, Agent.user_id == user_id)
+                                .with_for_update().execution_options(populate_existing=True))
 
 
 async def team_by_name(session: AsyncSession, tenant_id: UUID, name: str) -> Team | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.contracts import new_event_id
 from parley.contracts.events.conversations import ConversationNoteAdded, ConversationUpdated
 from parley.conversation import repository
-from parley.conversation.models import Contact, Conversation, Message, Note
+from parley.conversation.models import Contact, Conversation, Message
 from parley.conversation.repository import ConversationFilter, Keyset
 from parley.conversation.schemas import (
     ContactOut,
@@ -28,6 +28,7 @@ from parley.conversation.sealing import Sealer, message_context, note_context
 from parley.kit.auth import Principal
 from parley.kit.errors import DomainError, Forbidden, NotFound
 from parley.kit.eventstore import EventStore
+from parley.kit.pagination import Page, PageInfo, encode_cursor
 
 MANAGERS = frozenset({"owner", "admin", "manager"})
 
@@ -133,7 +134,9 @@ async def _validate_assignment(session: AsyncSession, principal: Principal, conv
     if "team_id" in fields and patch.team_id != conversation.team_id:
         if principal.role not in MANAGERS:
             raise Forbidden("only managers move conversations between teams")
-        if patch.team_id is not None and await repository.team(session, principal.tenant_id, patch.team_id) is None:
+        # Locked: a team deleted meanwhile would be left on the conversation (its deletion clears only earlier ones).
+        if patch.team_id is not None and await repository.lock_team(session, principal.tenant_id, patch.team_id,
+                                                                    share=True) is None:
             raise Unprocessable("no such team", code="unknown_team")
 
 
@@ -196,11 +199,22 @@ async def add_note(session: AsyncSession, store: EventStore, sealer: Sealer, pri
     return NoteOut(id=note_id, conversation_id=conversation.id, author_id=principal.user_id, body=body, created_at=now)
 
 
-async def list_notes(session: AsyncSession, sealer: Sealer, principal: Principal, conversation_id: UUID,
-                     limit: int) -> tuple[list[NoteOut], bool]:
+async def list_notes(session: AsyncSession, sealer: Sealer, principal: Principal, conversation_id: UUID, *,
+                     limit: int, cursor: Keyset | None, newer: bool) -> Page[NoteOut]:
+    """A page of notes in time order; ``next_cursor`` continues in the direction asked, ``prev_cursor`` goes back."""
     await require_visible(session, principal, conversation_id)
-    notes: list[Note] = await repository.list_notes(session, principal.tenant_id, conversation_id, limit)
-    page = notes[:limit]
+    notes = await repository.list_notes(session, principal.tenant_id, conversation_id, limit=limit, cursor=cursor,
+                                        newer=newer)
+    more, page = len(notes) > limit, notes[:limit]
+    if not newer:
+        page.reverse()
     bodies = await sealer.open_many(session, principal.tenant_id, [(n.body_sealed, note_context(n.id)) for n in page])
-    return [NoteOut(id=n.id, conversation_id=n.conversation_id, author_id=n.author_id, body=(b or {})["body"],
-                    created_at=n.created_at) for n, b in zip(page, bodies, strict=True)], len(notes) > limit
+    data = [NoteOut(id=n.id, conversation_id=n.conversation_id, author_id=n.author_id, body=(b or {})["body"],
+                    created_at=n.created_at) for n, b in zip(page, bodies, strict=True)]
+
+    def at(i: int) -> str | None:
+        return encode_cursor(page[i].created_at.isoformat(), page[i].id) if page else None
+
+    onward, back = (-1, 0) if newer else (0, -1)
+    return Page(data=data, pagination=PageInfo(limit=limit, has_more=more, next_cursor=at(onward) if more else None,
+                                               prev_cursor=at(back) if cursor else None))
