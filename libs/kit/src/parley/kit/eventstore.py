@@ -125,6 +125,25 @@ class EventStore:
 
     async def record_many(self, session: AsyncSession, appends: Sequence[Append]) -> list[Envelope]:
         """Append several public events in one statement (all or nothing), then project each in order."""
+        envelopes, rows = self._wrap_all(appends)
+        await self._insert(session, rows)
+        await self._appended(session, envelopes)
+        return envelopes
+
+    async def record_new(self, session: AsyncSession, appends: Sequence[Append]) -> list[Envelope]:
+        """Append, in one statement, the events whose aggregate version is still free; skip the others.
+
+        For idempotent first events keyed by an outside id (``expected_version=0`` on a wamid, say): a
+        duplicate, whether stored earlier or earlier in ``appends``, is dropped instead of failing the
+        whole batch. Returns the envelopes stored, in order (only those are projected).
+        """
+        envelopes, rows = self._wrap_all(appends)
+        stored = await self._insert_rows(session, rows)
+        kept = [envelope for envelope in envelopes if envelope.id in stored]
+        await self._appended(session, kept)
+        return kept
+
+    def _wrap_all(self, appends: Sequence[Append]) -> tuple[list[Envelope], list[dict[str, Any]]]:
         rows, envelopes = [], []
         for item in appends:
             envelope = Envelope.wrap(
@@ -136,12 +155,13 @@ class EventStore:
             rows.append(self._row(envelope, item.aggregate_type, item.aggregate_id, item.expected_version,
                                   topic=spec.topic, key=partition_key(envelope, item.payload)))
             envelopes.append(envelope)
-        await self._insert(session, rows)
+        return envelopes, rows
+
+    async def _appended(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
             metrics.EVENTS_APPENDED.labels(event_type=envelope.type).inc()
             if self.projector is not None:
                 await self.projector(session, envelope)
-        return envelopes
 
     async def record_internal(
         self,
@@ -177,21 +197,29 @@ class EventStore:
 
     async def _insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """One INSERT for all rows; a conflict on any (aggregate version taken, event id known) fails them all."""
+        stored = await self._insert_rows(session, rows)
+        missing = [row for row in rows if row["event_id"] not in stored]
+        if missing:
+            first = missing[0]
+            raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
+                                   f"{first['version'] - 1} (or event {first['event_id']} exists)")
+
+    async def _insert_rows(self, session: AsyncSession, rows: list[dict[str, Any]]) -> set[UUID]:
+        """One INSERT for all rows, skipping those in conflict; returns the event ids stored."""
+        if not rows:
+            return set()
         es = self.tables.event_store
         statement = insert(es).on_conflict_do_nothing().returning(es.c.event_id)
         if len(rows) == 1:
             stored = set((await session.execute(statement.values(rows[0]))).scalars())
         else:  # executemany: SQLAlchemy batches the rows into multi-row INSERTs from one cached statement
             stored = set((await session.execute(statement, rows)).scalars())
-        missing = [row for row in rows if row["event_id"] not in stored]
-        if missing:
-            first = missing[0]
-            raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
-                                   f"{first['version'] - 1} (or event {first['event_id']} exists)")
-        if any(row["topic"] is not None for row in rows) and not session.info.get("outbox_notified"):
+        published = any(row["topic"] is not None and row["event_id"] in stored for row in rows)
+        if published and not session.info.get("outbox_notified"):
             # Delivered at commit: the relay wakes at once instead of at its next poll. Once per unit of work.
             await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
             session.info["outbox_notified"] = True
+        return stored
 
     async def version_of(self, session: AsyncSession, aggregate_type: str, aggregate_id: str) -> int:
         """The aggregate's current version, 0 when it has no events."""
