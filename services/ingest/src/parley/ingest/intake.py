@@ -33,6 +33,7 @@ from parley.contracts.envelope import SPEC_VERSION
 from parley.contracts.events.webhooks import WebhookReceived
 from parley.contracts.registry import spec_for_model
 from parley.kit import metrics
+from parley.kit.eventstore import OUTBOX_CHANNEL
 from parley.kit.telemetry import current_traceparent, get_logger
 
 log = get_logger(__name__)
@@ -50,7 +51,9 @@ _APPENDED = metrics.EVENTS_APPENDED.labels(event_type=_SPEC.type)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: Raw rows and their events in one statement (one round trip, one commit). Columns not listed take their
-#: defaults exactly as the ORM insert did (status_reason/processed_at NULL, recorded_at now()).
+#: defaults exactly as the ORM insert did (status_reason/processed_at NULL, recorded_at now()). The NOTIFY
+#: (delivered at that commit, as EventStore appends do) wakes the outbox relay instead of leaving the events
+#: to its next poll.
 _STORE = """
 WITH stored AS (
     INSERT INTO {schema}.webhook_events
@@ -59,12 +62,15 @@ WITH stored AS (
     FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::int[],
                 $8::uuid[], $9::uuid[]) AS t(id, kind, received_at, body, headers, sha, size, tenant_id, hook_id)
     RETURNING 1
+), appended AS (
+    INSERT INTO {schema}.event_store
+        (event_id, aggregate_type, aggregate_id, version, tenant_id, event_type, topic, partition_key, envelope)
+    SELECT event_id, 'webhook', aggregate_id, 1, tenant_id, $10, $11, partition_key, envelope::jsonb
+    FROM unnest($12::uuid[], $13::text[], $9::uuid[], $14::text[], $15::text[])
+        AS t(event_id, aggregate_id, tenant_id, partition_key, envelope)
+    RETURNING 1
 )
-INSERT INTO {schema}.event_store
-    (event_id, aggregate_type, aggregate_id, version, tenant_id, event_type, topic, partition_key, envelope)
-SELECT event_id, 'webhook', aggregate_id, 1, tenant_id, $10, $11, partition_key, envelope::jsonb
-FROM unnest($12::uuid[], $13::text[], $9::uuid[], $14::text[], $15::text[])
-    AS t(event_id, aggregate_id, tenant_id, partition_key, envelope)
+SELECT pg_notify({channel}, '') FROM (SELECT 1 FROM appended LIMIT 1) AS any_appended
 """
 
 
@@ -102,7 +108,7 @@ class WebhookIntake:
     def __init__(self, engine: AsyncEngine, schema: str, *, source: str, writers: int = 2,
                  max_batch: int = 256) -> None:
         self.engine = engine
-        self.statement = _STORE.format(schema=_quoted(schema))
+        self.statement = _STORE.format(schema=_quoted(schema), channel=OUTBOX_CHANNEL.text)
         self.source = source
         self.writers = writers
         self.max_batch = max_batch
