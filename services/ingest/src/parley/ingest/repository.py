@@ -41,8 +41,10 @@ async def set_webhook_statuses(session: AsyncSession, webhook_ids: list[UUID], s
                                at: datetime | None) -> None:
     """The same status (and reason) for many webhooks, in one statement."""
     if webhook_ids:
+        # No ORM session sync: the normalizer never holds WebhookRecord objects it would need refreshed.
         await session.execute(update(WebhookRecord).where(WebhookRecord.id == _any_id("webhook_ids", webhook_ids))
-                              .values(status=status, status_reason=reason, processed_at=at))
+                              .values(status=status, status_reason=reason, processed_at=at)
+                              .execution_options(synchronize_session=False))
 
 
 async def routes_for_numbers_and_wabas(session: AsyncSession, numbers: list[str], wabas: list[str]
