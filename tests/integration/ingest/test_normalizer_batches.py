@@ -64,7 +64,8 @@ async def _store(ingest: Service, payload: dict[str, Any] | bytes) -> uuid.UUID:
 def _received(webhook_id: uuid.UUID) -> Envelope:
     return Envelope.wrap(WebhookReceived(webhook_id=webhook_id, kind="whatsapp", received_at=datetime.now(UTC),
                                          content_sha256="0" * 64, size_bytes=1),
-                         source="/parley/ingest", tenant_id=None, subject=f"webhook/{webhook_id}")
+                         source="/parley/ingest", tenant_id=None, subject=f"webhook/{webhook_id}",
+                         traceparent=f"00-{webhook_id.hex}-00000000000000a1-01")  # each webhook its own trace
 
 
 def _records(webhook_ids: list[uuid.UUID], first_offset: int = 0) -> list[ConsumerRecord]:
@@ -109,6 +110,7 @@ async def test_meta_resending_a_message_inside_one_batch_yields_one_event_per_wa
 
     [event] = await _events(ingest, "message.received", wamid=message["id"])
     assert (event["tenantid"], event["data"]["webhook_id"]) == (str(tenant), str(resent[0])), "the first one wins"
+    assert event["traceparent"].split("-")[1] == resent[0].hex, "the event continues its webhook's trace"
     delivery = await _events(ingest, "message.status", wamid="wamid.out-" + number)
     assert [e["data"]["status"] for e in delivery] == ["sent", "delivered"]
     assert await _statuses(ingest, *resent) == [("processed", None)] * 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -55,12 +55,14 @@ async def process_webhook(session: AsyncSession, store: EventStore, webhook_id: 
 
 
 async def process_webhooks(session: AsyncSession, store: EventStore, webhook_ids: list[UUID],
-                           generic: GenericProcessor | None = None) -> dict[UUID, str]:
+                           generic: GenericProcessor | None = None,
+                           traceparents: Mapping[UUID, str | None] | None = None) -> dict[UUID, str]:
     """Normalize stored webhooks together into routed events; returns each webhook's new status.
 
     One read of the raw bodies, one route lookup, one append for every event (Meta's duplicates, stored
     before or earlier in the batch, are skipped) and one status update per outcome, whatever the count.
-    Generic hook deliveries are rare: each goes through ``generic`` on its own.
+    Generic hook deliveries are rare: each goes through ``generic`` on its own. A webhook's events continue
+    the trace in ``traceparents`` (its webhook.received's), else the current span's.
     """
     webhook_ids = list(dict.fromkeys(webhook_ids))
     raw = await repository.raw_webhooks(session, webhook_ids)
@@ -78,7 +80,7 @@ async def process_webhooks(session: AsyncSession, store: EventStore, webhook_ids
             normalized.append((webhook_id, normalizer.normalize(parse_json(body), webhook_id)))
         except normalizer.Unreadable as exc:
             statuses[webhook_id] = await _quarantine(session, webhook_id, str(exc))
-    statuses.update(await _route_all(session, store, normalized))
+    statuses.update(await _route_all(session, store, normalized, traceparents or {}))
     return {webhook_id: statuses[webhook_id] for webhook_id in webhook_ids}
 
 
@@ -100,8 +102,8 @@ async def _quarantine(session: AsyncSession, webhook_id: UUID, reason: str) -> s
     return "quarantined"
 
 
-async def _route_all(session: AsyncSession, store: EventStore,
-                     normalized: list[tuple[UUID, list[normalizer.Item]]]) -> dict[UUID, str]:
+async def _route_all(session: AsyncSession, store: EventStore, normalized: list[tuple[UUID, list[normalizer.Item]]],
+                     traceparents: Mapping[UUID, str | None]) -> dict[UUID, str]:
     """Emit every item whose number (or WABA) has an active channel; park each webhook on the keys still unrouted."""
     items = [item for _, webhook_items in normalized for item in webhook_items]
     routes, wabas = await repository.routes_for_numbers_and_wabas(
@@ -120,7 +122,7 @@ async def _route_all(session: AsyncSession, store: EventStore,
             if route is None or not route.active:
                 unrouted.add(key)
                 continue
-            append = _append(item, route)
+            append = _append(item, route, traceparents.get(webhook_id))
             appends.setdefault((append.aggregate_type, append.aggregate_id), append)
         parked += [(webhook_id, key) for key in sorted(unrouted)]
         statuses[webhook_id] = "parked" if unrouted else "processed"
@@ -145,13 +147,15 @@ async def _set_statuses(session: AsyncSession, statuses: dict[UUID, str], parked
                                               f"waiting for a channel: {', '.join(keys)}", now)
 
 
-def _append(item: normalizer.Item, route: ChannelRoute) -> Append:
+def _append(item: normalizer.Item, route: ChannelRoute, traceparent: str | None) -> Append:
     """One event per wamid, per (wamid, status) and per account notice: Meta's duplicates find theirs taken."""
     if isinstance(item, normalizer.Inbound):
-        return Append(item.message, "inbound-message", item.message.wamid, 0, route.tenant_id)
+        return Append(item.message, "inbound-message", item.message.wamid, 0, route.tenant_id,
+                      traceparent=traceparent)
     if isinstance(item, normalizer.Status):
-        return Append(item.status, "message-status", f"{item.status.wamid}:{item.status.status}", 0, route.tenant_id)
-    return Append(item.payload, "account-notice", item.key, 0, route.tenant_id)
+        return Append(item.status, "message-status", f"{item.status.wamid}:{item.status.status}", 0, route.tenant_id,
+                      traceparent=traceparent)
+    return Append(item.payload, "account-notice", item.key, 0, route.tenant_id, traceparent=traceparent)
 
 
 async def apply_channel_event(session: AsyncSession, store: EventStore, envelope: Envelope,

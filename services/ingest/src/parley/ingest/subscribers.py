@@ -21,7 +21,9 @@ NORMALIZER_LAG = Histogram(
 
 def subscriptions(store: EventStore, generic: service.GenericProcessor | None) -> list[Subscription]:
     async def normalize(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        await service.process_webhooks(session, store, [UUID(str(e.data["webhook_id"])) for e in envelopes], generic)
+        # Each webhook's events continue its own trace (the batch's span only links them).
+        traceparents = {UUID(str(e.data["webhook_id"])): e.traceparent for e in envelopes}
+        await service.process_webhooks(session, store, list(traceparents), generic, traceparents)
         now = datetime.now(UTC)
         for envelope in envelopes:
             received_at = datetime.fromisoformat(str(envelope.data["received_at"]))
