@@ -51,9 +51,7 @@ _APPENDED = metrics.EVENTS_APPENDED.labels(event_type=_SPEC.type)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: Raw rows and their events in one statement (one round trip, one commit). Columns not listed take their
-#: defaults exactly as the ORM insert did (status_reason/processed_at NULL, recorded_at now()). The NOTIFY
-#: (delivered at that commit, as EventStore appends do) wakes the outbox relay instead of leaving the events
-#: to its next poll.
+#: defaults exactly as the ORM insert did (status_reason/processed_at NULL, recorded_at now()).
 _STORE = """
 WITH stored AS (
     INSERT INTO {schema}.webhook_events
@@ -62,16 +60,18 @@ WITH stored AS (
     FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::int[],
                 $8::uuid[], $9::uuid[]) AS t(id, kind, received_at, body, headers, sha, size, tenant_id, hook_id)
     RETURNING 1
-), appended AS (
-    INSERT INTO {schema}.event_store
-        (event_id, aggregate_type, aggregate_id, version, tenant_id, event_type, topic, partition_key, envelope)
-    SELECT event_id, 'webhook', aggregate_id, 1, tenant_id, $10, $11, partition_key, envelope::jsonb
-    FROM unnest($12::uuid[], $13::text[], $9::uuid[], $14::text[], $15::text[])
-        AS t(event_id, aggregate_id, tenant_id, partition_key, envelope)
-    RETURNING 1
 )
-SELECT pg_notify({channel}, '') FROM (SELECT 1 FROM appended LIMIT 1) AS any_appended
+INSERT INTO {schema}.event_store
+    (event_id, aggregate_type, aggregate_id, version, tenant_id, event_type, topic, partition_key, envelope)
+SELECT event_id, 'webhook', aggregate_id, 1, tenant_id, $10, $11, partition_key, envelope::jsonb
+FROM unnest($12::uuid[], $13::text[], $9::uuid[], $14::text[], $15::text[])
+    AS t(event_id, aggregate_id, tenant_id, partition_key, envelope)
 """
+
+#: Wakes the outbox relay (it LISTENs between polls) once a batch is committed. A statement of its own, not part
+#: of _STORE: PostgreSQL serialises the commits of NOTIFYing transactions (one lock per database, held through
+#: the commit's WAL flush), which would stop the writers' commits sharing flushes. This one writes no WAL.
+_WAKE_RELAY = f"SELECT pg_notify({OUTBOX_CHANNEL.text}, '')"
 
 
 class Arrival:
@@ -108,7 +108,7 @@ class WebhookIntake:
     def __init__(self, engine: AsyncEngine, schema: str, *, source: str, writers: int = 2,
                  max_batch: int = 256) -> None:
         self.engine = engine
-        self.statement = _STORE.format(schema=_quoted(schema), channel=OUTBOX_CHANNEL.text)
+        self.statement = _STORE.format(schema=_quoted(schema))
         self.source = source
         self.writers = writers
         self.max_batch = max_batch
@@ -195,6 +195,23 @@ class WebhookIntake:
         for arrival in batch:
             if not arrival.done.done():
                 arrival.done.set_result(arrival.webhook_id)
+        await self._wake_relay(held)
+
+    @staticmethod
+    async def _wake_relay(held: _Held) -> None:
+        """The relay publishes the batch's events now rather than at its next poll (which still covers a miss)."""
+        try:
+            await held.raw.execute(_WAKE_RELAY)
+        except asyncio.CancelledError:  # shutting down: the connection may be mid-statement, never reuse it
+            if held.connection is not None:
+                await asyncio.shield(_discard(held.connection))
+            held.connection = held.raw = None
+            raise
+        except Exception:  # noqa: BLE001 - the batch is durable and answered; the next batch reconnects
+            log.warning("outbox relay not woken; it will find the events at its next poll")
+            if held.connection is not None:
+                await _discard(held.connection)
+            held.connection = held.raw = None
 
 
 def _fail(batch: list[Arrival], reason: str) -> None:
