@@ -19,7 +19,10 @@ Shapes (what runs the ingest side; ``--shape``):
 
 For ``split`` and ``all-in-one`` the benchmark then waits until the pipeline has caught up (every
 stored webhook normalized, every event published) and prints how long that took: the pipeline must
-keep up, not defer work forever. The demo number is routed to the demo tenant, so each webhook
+keep up, not defer work forever. It prints the normalizer's rate (webhooks normalized from the start
+of the load to the end of the drain, beside the rate the intake stored them at) and, in ``split``, the
+normalizer process's CPU per webhook normalized (bench/ingest_normalizer.py isolates the consumer).
+The demo number is routed to the demo tenant, so each webhook
 becomes a published webhook.received and a message.received. Load generator, servers and database
 share this machine's cores; run it a few times and take the median.
 """
@@ -146,21 +149,40 @@ async def pipeline_backlog(admin_url: str) -> tuple[int, int, int]:
         await conn.close()
 
 
-def wait_for_drain(admin_url: str, load_ended: float, timeout: float) -> str:
-    """Until every stored webhook's webhook.received is published; then how far normalization got."""
-    _, waiting_at_end, _ = asyncio.run(pipeline_backlog(admin_url))
+class Drain:
+    """The pipeline's progress between the start of the ingest load and the end of the drain."""
+
+    def __init__(self, stored: int, normalized: int, waiting_at_end: int, waiting: int, unpublished: int,
+                 since_start: float, after_load: float, timeout: float, accepted_rate: float) -> None:
+        self.stored, self.normalized, self.waiting, self.unpublished = stored, normalized, waiting, unpublished
+        self.accepted_rate = accepted_rate
+        self.waiting_at_end, self.since_start, self.after_load, self.timeout = (waiting_at_end, since_start,
+                                                                                after_load, timeout)
+
+    def summary(self) -> str:
+        published = (f"every event published {self.after_load:.1f}s after the load ended" if self.unpublished == 0
+                     else f"{self.unpublished:,} events still unpublished {self.timeout:.0f}s after the load ended")
+        return (f"pipeline: {self.stored:,} webhooks stored; {published}; {self.waiting_at_end:,} webhooks were "
+                f"still waiting for the normalizer when the load ended, {self.waiting:,} at the end")
+
+    def normalizer_rate(self) -> float:
+        """Webhooks normalized per second, from the start of the ingest load to the end of the drain."""
+        return self.normalized / self.since_start if self.since_start > 0 else 0.0
+
+
+def wait_for_drain(admin_url: str, load_started: float, load_ended: float, stored_before: int,
+                   normalized_before: int, timeout: float) -> Drain:
+    """Until every stored webhook is normalized and every event published (or ``timeout`` after the load)."""
+    stored_at_end, waiting_at_end, _ = asyncio.run(pipeline_backlog(admin_url))
+    accepted_rate = (stored_at_end - stored_before) / (load_ended - load_started)
     while True:
         stored, waiting, unpublished = asyncio.run(pipeline_backlog(admin_url))
-        after = time.perf_counter() - load_ended
-        if unpublished == 0 or after > timeout:
+        now = time.perf_counter()
+        if (unpublished == 0 and waiting == 0) or now - load_ended > timeout:
             break
-        time.sleep(0.5)
-    published = (f"every webhook.received published {after:.1f}s after the load ended" if unpublished == 0 else
-                 f"{unpublished:,} events still unpublished {timeout:.0f}s after the load ended")
-    normalized = stored - waiting
-    rate = (waiting_at_end - waiting) / after if after > 0 else 0.0
-    return (f"pipeline: {stored:,} webhooks stored; {published}; normalized into message.received so far: "
-            f"{normalized:,} ({waiting:,} still waiting, normalizing at {rate:,.0f}/s after the load)")
+        time.sleep(0.2)
+    return Drain(stored, stored - waiting - normalized_before, waiting_at_end, waiting, unpublished,
+                 now - load_started, now - load_ended, timeout, accepted_rate)
 
 
 def start_normalizer(platform: Platform, logs: Path, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
@@ -239,17 +261,19 @@ def main() -> None:
         bare_m = measure("bare", bare_port, bare.pid, requests_for(bodies, bare_port), args.seconds, args.rate,
                          args.connections)
         normalizer_cpu = cpu_seconds(normalizer.pid) if normalizer else 0.0
+        stored_before, waiting_before, _ = asyncio.run(pipeline_backlog(platform.infra.admin_database_url))
+        load_started = time.perf_counter()
         ingest_m = measure("ingest", ports["ingest"], platform.processes["ingest"].pid,
                            requests_for(bodies, ports["ingest"]), args.seconds, args.rate, args.connections)
         load_ended = time.perf_counter()
         print(batch_metrics(ports["ingest"]))
+        drain = None
         if args.shape != "api-only":
-            print(wait_for_drain(platform.infra.admin_database_url, load_ended, args.drain_timeout))
-        if normalizer:
-            stored = asyncio.run(pipeline_backlog(platform.infra.admin_database_url))[0]
-            print(f"ingest-normalizer CPU: {(cpu_seconds(normalizer.pid) - normalizer_cpu) / max(1, stored) * 1e6:.0f}"
-                  " us per webhook (relay + normalizer, whole run)")
-        summarize(args, bare_m, ingest_m)
+            drain = wait_for_drain(platform.infra.admin_database_url, load_started, load_ended, stored_before,
+                                   stored_before - waiting_before, args.drain_timeout)
+            print(drain.summary())
+        normalizer_cpu = (cpu_seconds(normalizer.pid) - normalizer_cpu) if normalizer else None
+        summarize(args, bare_m, ingest_m, drain, normalizer_cpu)
     finally:
         bare.terminate()
         if normalizer is not None:
@@ -259,7 +283,8 @@ def main() -> None:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def summarize(args: argparse.Namespace, bare: Measured, ingest: Measured) -> None:
+def summarize(args: argparse.Namespace, bare: Measured, ingest: Measured, drain: Drain | None,
+              normalizer_cpu: float | None) -> None:
     ratio: Callable[[float, float], str] = lambda a, b: f"{a / b:.2f}x" if b else "n/a"  # noqa: E731
     print(f"\n== shape: {args.shape} ==")
     print(f"throughput: ingest {ingest.throughput.rate:,.0f}/s vs bare {bare.throughput.rate:,.0f}/s = "
@@ -269,6 +294,13 @@ def summarize(args: argparse.Namespace, bare: Measured, ingest: Measured) -> Non
           f"bare p50 {bare.at_rate.percentile(50):.1f} ms, p99 {bare.at_rate.percentile(99):.1f} ms")
     print(f"server CPU per request: ingest {ingest.cpu_per_request * 1e6:.0f} us vs bare "
           f"{bare.cpu_per_request * 1e6:.0f} us = {ratio(ingest.cpu_per_request, bare.cpu_per_request)}")
+    if drain is not None:
+        print(f"normalizer: {drain.normalized:,} webhooks in {drain.since_start:.1f}s from the start of the load to "
+              f"the end of the drain = {drain.normalizer_rate():,.0f} webhooks/s (intake stored "
+              f"{drain.accepted_rate:,.0f}/s on average during the load; target: keep up with 1,000/s)")
+    if drain is not None and normalizer_cpu is not None:
+        print(f"ingest-normalizer process CPU: {normalizer_cpu / max(1, drain.normalized) * 1e6:.0f} us per webhook "
+              f"normalized (consumer + relay publishing its webhook.received and message.received)")
     failed = {k: v for k, v in ingest.at_rate.statuses.items() if k != 200}
     failed.update({k: v for k, v in ingest.throughput.statuses.items() if k != 200})
     if failed:

@@ -19,6 +19,7 @@ from parley.devstack.stack import Platform
 from parley.ingest.intake import BATCH_SIZE, WebhookIntake
 from parley.ingest.main import build
 from parley.ingest.settings import IngestSettings
+from parley.kit.eventstore import OUTBOX_CHANNEL_PREFIX
 from tests.support import meta
 
 pytestmark = pytest.mark.integration
@@ -159,3 +160,18 @@ async def test_a_generic_payload_postgres_cannot_hold_as_json_is_stored_but_not_
                                          hook_name="ok")
     [event] = await rig.fetch("SELECT envelope FROM ingest.event_store WHERE aggregate_id = $1", str(inlined_id))
     assert json.loads(event["envelope"])["data"]["payload"] == {"order": 43}
+
+
+async def test_a_committed_batch_wakes_the_outbox_relay_at_once(rig: Rig) -> None:
+    """The relay LISTENs on its schema's outbox channel between polls; the intake's commit must NOTIFY it."""
+    listener = await asyncpg.connect(rig.admin_url)
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(OUTBOX_CHANNEL_PREFIX + "ingest",
+                                lambda _conn, _pid, channel, _payload: woken.put_nowait(channel))
+    try:
+        number = f"8{uuid.uuid4().int % 10**14:014d}"
+        answer = await rig.post(_body(number, f"wake up {uuid.uuid4()}"))
+        assert answer.status_code == 200
+        assert await asyncio.wait_for(woken.get(), 30) == OUTBOX_CHANNEL_PREFIX + "ingest"
+    finally:
+        await listener.close()

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from parley.kit.eventstore import ConcurrencyError
-from tests.integration.kit.kit_harness import Scratch, channel_update
+from parley.kit.eventstore import Append, ConcurrencyError
+from tests.integration.kit.kit_harness import Scratch, channel_update, label_of
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +91,41 @@ async def test_stale_expected_version_is_refused(scratch: Scratch) -> None:
         assert await scratch.store.version_of(session, "channel", "100200304") == 2
         assert await scratch.store.version_of(session, "channel", "never-written") == 0
     assert await scratch.count(scratch.tables.kit.event_store) == 2
+
+
+async def test_record_new_stores_only_free_versions_and_returns_what_it_stored(scratch: Scratch) -> None:
+    await scratch.append("100200305", "already there")
+
+    def first(number: str, label: str) -> Append:
+        return Append(channel_update(number, label), "channel", number, 0, None)
+
+    async with scratch.db.unit_of_work() as session:
+        stored = await scratch.store.record_new(session, [
+            first("100200305", "duplicate of a stored event"),
+            first("100200306", "new"),
+            first("100200306", "duplicate inside the batch"),
+            first("100200307", "also new"),
+        ])
+    assert [label_of(e) for e in stored] == ["new", "also new"]
+
+    es = scratch.tables.kit.event_store
+    async with scratch.db.unit_of_work() as session:
+        rows = (await session.execute(select(es.c.aggregate_id, es.c.event_id).order_by(es.c.position))).all()
+        counters = dict((await session.execute(select(scratch.tables.counters.c.subject,
+                                                      scratch.tables.counters.c.last_label))).all())
+    assert [r.aggregate_id for r in rows] == ["100200305", "100200306", "100200307"]
+    assert [r.event_id for r in rows[1:]] == [e.id for e in stored], "the returned envelopes are the stored ones"
+    assert counters == {"channel/100200305": "already there", "channel/100200306": "new",
+                        "channel/100200307": "also new"}, "only stored events are projected"
+
+
+async def test_record_new_with_nothing_new_stores_nothing_and_keeps_the_transaction_usable(scratch: Scratch) -> None:
+    await scratch.append("100200308", "original")
+    async with scratch.db.unit_of_work() as session:
+        assert await scratch.store.record_new(session, [
+            Append(channel_update("100200308", "again"), "channel", "100200308", 0, None)]) == []
+        assert await scratch.store.record_new(session, []) == []
+        await scratch.store.record(session, channel_update("100200308", "next"), aggregate_type="channel",
+                                   aggregate_id="100200308", expected_version=1, tenant_id=None)
+    async with scratch.db.unit_of_work() as session:
+        assert await scratch.store.version_of(session, "channel", "100200308") == 2

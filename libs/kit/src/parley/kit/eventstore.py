@@ -31,7 +31,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.contracts import Envelope
+from parley.contracts import Envelope, new_event_id
+from parley.contracts.envelope import SPEC_VERSION, utcnow
 from parley.contracts.registry import partition_key, spec_for_model
 from parley.kit import metrics
 from parley.kit.telemetry import current_traceparent
@@ -125,6 +126,53 @@ class EventStore:
 
     async def record_many(self, session: AsyncSession, appends: Sequence[Append]) -> list[Envelope]:
         """Append several public events in one statement (all or nothing), then project each in order."""
+        envelopes, rows = self._wrap_all(appends)
+        await self._insert(session, rows)
+        await self._appended(session, envelopes)
+        return envelopes
+
+    async def record_new(self, session: AsyncSession, appends: Sequence[Append]) -> list[Envelope]:
+        """Append, in one statement, the events whose aggregate version is still free; skip the others.
+
+        For idempotent first events keyed by an outside id (``expected_version=0`` on a wamid, say): a
+        duplicate, whether stored earlier or earlier in ``appends``, is dropped instead of failing the
+        whole batch. Returns the envelopes stored, in order (only those are projected).
+        """
+        envelopes, rows = [], []
+        for item in appends:
+            envelope, row = self._prevalidated(item)
+            envelopes.append(envelope)
+            rows.append(row)
+        stored = await self._insert_rows(session, rows)
+        kept = [envelope for envelope in envelopes if envelope.id in stored]
+        await self._appended(session, kept)
+        return kept
+
+    def _prevalidated(self, item: Append) -> tuple[Envelope, dict[str, Any]]:
+        """What ``_wrap_all`` builds for one append, without validating what typed code built a moment ago.
+
+        ``Envelope.wrap`` validates the envelope and the row dumps it again, which doubled the CPU of a bulk
+        append; both come out identical (``tests/unit/kit`` holds them to each other).
+        """
+        spec = spec_for_model(type(item.payload))
+        event_id, time = new_event_id(), utcnow()
+        subject = item.subject or f"{item.aggregate_type}/{item.aggregate_id}"
+        traceparent = item.traceparent or current_traceparent()
+        data = item.payload.model_dump(mode="json", exclude_none=True)
+        envelope = Envelope.model_construct(id=event_id, type=spec.type, source=self.source, time=time,
+                                            subject=subject, tenantid=item.tenant_id, traceparent=traceparent,
+                                            schemaversion=spec.version, data=data)
+        stored = {"specversion": SPEC_VERSION, "id": str(event_id), "type": spec.type, "source": self.source,
+                  "time": time.isoformat().replace("+00:00", "Z"), "subject": subject,
+                  "datacontenttype": envelope.datacontenttype,
+                  "tenantid": str(item.tenant_id) if item.tenant_id is not None else None,
+                  "traceparent": traceparent, "schemaversion": spec.version, "data": data}
+        return envelope, {"event_id": event_id, "aggregate_type": item.aggregate_type,
+                          "aggregate_id": item.aggregate_id, "version": item.expected_version + 1,
+                          "tenant_id": item.tenant_id, "event_type": spec.type, "topic": spec.topic,
+                          "partition_key": partition_key(envelope, item.payload), "envelope": stored}
+
+    def _wrap_all(self, appends: Sequence[Append]) -> tuple[list[Envelope], list[dict[str, Any]]]:
         rows, envelopes = [], []
         for item in appends:
             envelope = Envelope.wrap(
@@ -136,12 +184,13 @@ class EventStore:
             rows.append(self._row(envelope, item.aggregate_type, item.aggregate_id, item.expected_version,
                                   topic=spec.topic, key=partition_key(envelope, item.payload)))
             envelopes.append(envelope)
-        await self._insert(session, rows)
+        return envelopes, rows
+
+    async def _appended(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
             metrics.EVENTS_APPENDED.labels(event_type=envelope.type).inc()
             if self.projector is not None:
                 await self.projector(session, envelope)
-        return envelopes
 
     async def record_internal(
         self,
@@ -177,21 +226,29 @@ class EventStore:
 
     async def _insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """One INSERT for all rows; a conflict on any (aggregate version taken, event id known) fails them all."""
+        stored = await self._insert_rows(session, rows)
+        missing = [row for row in rows if row["event_id"] not in stored]
+        if missing:
+            first = missing[0]
+            raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
+                                   f"{first['version'] - 1} (or event {first['event_id']} exists)")
+
+    async def _insert_rows(self, session: AsyncSession, rows: list[dict[str, Any]]) -> set[UUID]:
+        """One INSERT for all rows, skipping those in conflict; returns the event ids stored."""
+        if not rows:
+            return set()
         es = self.tables.event_store
         statement = insert(es).on_conflict_do_nothing().returning(es.c.event_id)
         if len(rows) == 1:
             stored = set((await session.execute(statement.values(rows[0]))).scalars())
         else:  # executemany: SQLAlchemy batches the rows into multi-row INSERTs from one cached statement
             stored = set((await session.execute(statement, rows)).scalars())
-        missing = [row for row in rows if row["event_id"] not in stored]
-        if missing:
-            first = missing[0]
-            raise ConcurrencyError(f"{first['aggregate_type']}/{first['aggregate_id']} is past version "
-                                   f"{first['version'] - 1} (or event {first['event_id']} exists)")
-        if any(row["topic"] is not None for row in rows) and not session.info.get("outbox_notified"):
+        published = any(row["topic"] is not None and row["event_id"] in stored for row in rows)
+        if published and not session.info.get("outbox_notified"):
             # Delivered at commit: the relay wakes at once instead of at its next poll. Once per unit of work.
             await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
             session.info["outbox_notified"] = True
+        return stored
 
     async def version_of(self, session: AsyncSession, aggregate_type: str, aggregate_id: str) -> int:
         """The aggregate's current version, 0 when it has no events."""

@@ -79,7 +79,7 @@ def _content(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _message(value: dict[str, Any], raw: dict[str, Any], webhook_id: Any) -> MessageReceived:
+def _message(value: dict[str, Any], raw: dict[str, Any], webhook_id: Any, waba_id: str) -> MessageReceived:
     metadata = value.get("metadata") or {}
     sender = raw.get("from")
     contacts = value.get("contacts") or []
@@ -97,6 +97,7 @@ def _message(value: dict[str, Any], raw: dict[str, Any], webhook_id: Any) -> Mes
         "referral": raw.get("referral"),
         "errors": [_error(e) for e in raw.get("errors") or []],
         "webhook_id": webhook_id,
+        "waba_id": waba_id,
         **_content(raw.get("type", ""), raw),
     }
     try:
@@ -152,7 +153,7 @@ def _messages_change(waba_id: str, value: dict[str, Any], webhook_id: Any) -> li
         raise Unreadable("change without metadata.phone_number_id")
     items: list[Item] = []
     for raw in value.get("messages") or []:
-        items.append(Inbound(number, _message(value, raw, webhook_id).model_copy(update={"waba_id": waba_id})))
+        items.append(Inbound(number, _message(value, raw, webhook_id, waba_id)))
     items.extend(Status(number, _status(value, raw)) for raw in value.get("statuses") or [])
     if value.get("errors"):
         errors = accounts.ErrorsReported(waba_id=waba_id, phone_number_id=number,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ARRAY, Uuid, and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import CollectionAggregate
 
 from parley.ingest.models import ChannelRoute, ParkedWebhook, WebhookRecord
 
@@ -22,21 +25,45 @@ async def set_webhook_status(session: AsyncSession, webhook_id: UUID, status: st
                           .values(status=status, status_reason=reason, processed_at=at))
 
 
-async def routes_for(session: AsyncSession, numbers: list[str]) -> dict[str, ChannelRoute]:
-    rows = await session.scalars(select(ChannelRoute).where(ChannelRoute.phone_number_id.in_(numbers)))
-    return {row.phone_number_id: row for row in rows}
+def _any_id(name: str, ids: list[UUID]) -> CollectionAggregate[Any]:
+    """``= ANY($1)`` over one array parameter: one cached statement whatever the number of ids."""
+    return any_(bindparam(name, ids, type_=ARRAY(Uuid())))
 
 
-async def routes_for_wabas(session: AsyncSession, wabas: list[str]) -> dict[str, ChannelRoute]:
-    """An active route per WABA id (any of its numbers), for account notices."""
-    if not wabas:
-        return {}
-    rows = await session.scalars(select(ChannelRoute).where(ChannelRoute.waba_id.in_(wabas))
+async def raw_webhooks(session: AsyncSession, webhook_ids: list[UUID]) -> dict[UUID, tuple[str, bytes]]:
+    """Kind and raw body of each stored webhook among ``webhook_ids`` (one query, no ORM objects)."""
+    rows = await session.execute(select(WebhookRecord.id, WebhookRecord.kind, WebhookRecord.body)
+                                 .where(WebhookRecord.id == _any_id("webhook_ids", webhook_ids)))
+    return {webhook_id: (kind, body) for webhook_id, kind, body in rows}
+
+
+async def set_webhook_statuses(session: AsyncSession, webhook_ids: list[UUID], status: str, reason: str | None,
+                               at: datetime | None) -> None:
+    """The same status (and reason) for many webhooks, in one statement."""
+    if webhook_ids:
+        # No ORM session sync: the normalizer never holds WebhookRecord objects it would need refreshed.
+        await session.execute(update(WebhookRecord).where(WebhookRecord.id == _any_id("webhook_ids", webhook_ids))
+                              .values(status=status, status_reason=reason, processed_at=at)
+                              .execution_options(synchronize_session=False))
+
+
+async def routes_for_numbers_and_wabas(session: AsyncSession, numbers: list[str], wabas: list[str]
+                                       ) -> tuple[dict[str, ChannelRoute], dict[str, ChannelRoute]]:
+    """One query for both lookups: the route of each number, and for each WABA its best route (active, newest)."""
+    if not numbers and not wabas:
+        return {}, {}
+    rows = await session.scalars(select(ChannelRoute).where(or_(ChannelRoute.phone_number_id.in_(numbers),
+                                                                ChannelRoute.waba_id.in_(wabas)))
                                  .order_by(ChannelRoute.active.desc(), ChannelRoute.updated_at.desc()))
-    found: dict[str, ChannelRoute] = {}
+    wanted_numbers, wanted_wabas = set(numbers), set(wabas)
+    by_number: dict[str, ChannelRoute] = {}
+    by_waba: dict[str, ChannelRoute] = {}
     for row in rows:
-        found.setdefault(row.waba_id or "", row)
-    return found
+        if row.phone_number_id in wanted_numbers:
+            by_number[row.phone_number_id] = row
+        if row.waba_id in wanted_wabas:
+            by_waba.setdefault(row.waba_id, row)
+    return by_number, by_waba
 
 
 async def get_webhooks(session: AsyncSession, webhook_ids: list[UUID]) -> list[WebhookRecord]:
@@ -53,9 +80,11 @@ async def upsert_route(session: AsyncSession, values: dict[str, object]) -> None
     ))
 
 
-async def park(session: AsyncSession, webhook_id: UUID, phone_number_id: str) -> None:
-    await session.execute(insert(ParkedWebhook).values(webhook_id=webhook_id, phone_number_id=phone_number_id)
-                          .on_conflict_do_nothing())
+async def park_many(session: AsyncSession, parked: Iterable[tuple[UUID, str]]) -> None:
+    """Park webhooks under the numbers (or WABA keys) they wait for, in one statement."""
+    values = [{"webhook_id": webhook_id, "phone_number_id": key} for webhook_id, key in parked]
+    if values:
+        await session.execute(insert(ParkedWebhook).values(values).on_conflict_do_nothing())
 
 
 async def take_parked(session: AsyncSession, phone_number_id: str) -> list[UUID]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -16,7 +16,7 @@ from parley.contracts.events.channels import ChannelDeregistered, ChannelRegiste
 from parley.contracts.events.webhooks import WebhookReceived
 from parley.ingest import normalizer, repository
 from parley.ingest.models import ChannelRoute, WebhookRecord
-from parley.kit.eventstore import ConcurrencyError, EventStore
+from parley.kit.eventstore import Append, EventStore
 from parley.kit.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -51,68 +51,111 @@ def waba_route_key(waba_id: str) -> str:
 async def process_webhook(session: AsyncSession, store: EventStore, webhook_id: UUID,
                           generic: GenericProcessor | None = None) -> str:
     """Normalize a stored webhook into routed events; returns the webhook's new status."""
-    record = await repository.get_webhook(session, webhook_id)
-    if record is None:
-        raise LookupError(f"webhook {webhook_id} is not stored")
-    if record.kind != "whatsapp":
-        if generic is None:
-            return await _quarantine(session, record, f"no processor for {record.kind} webhooks")
+    return (await process_webhooks(session, store, [webhook_id], generic))[webhook_id]
+
+
+async def process_webhooks(session: AsyncSession, store: EventStore, webhook_ids: list[UUID],
+                           generic: GenericProcessor | None = None,
+                           traceparents: Mapping[UUID, str | None] | None = None) -> dict[UUID, str]:
+    """Normalize stored webhooks together into routed events; returns each webhook's new status.
+
+    One read of the raw bodies, one route lookup, one append for every event (Meta's duplicates, stored
+    before or earlier in the batch, are skipped) and one status update per outcome, whatever the count.
+    Generic hook deliveries are rare: each goes through ``generic`` on its own. A webhook's events continue
+    the trace in ``traceparents`` (its webhook.received's), else the current span's.
+    """
+    webhook_ids = list(dict.fromkeys(webhook_ids))
+    raw = await repository.raw_webhooks(session, webhook_ids)
+    missing = [str(webhook_id) for webhook_id in webhook_ids if webhook_id not in raw]
+    if missing:
+        raise LookupError(f"webhook {', '.join(missing)} is not stored")
+    statuses: dict[UUID, str] = {}
+    normalized: list[tuple[UUID, list[normalizer.Item]]] = []
+    for webhook_id in webhook_ids:
+        kind, body = raw[webhook_id]
+        if kind != "whatsapp":
+            statuses[webhook_id] = await _process_generic(session, store, webhook_id, generic)
+            continue
         try:
-            return await generic(session, store, record)
+            normalized.append((webhook_id, normalizer.normalize(parse_json(body), webhook_id)))
         except normalizer.Unreadable as exc:
-            return await _quarantine(session, record, str(exc))
+            statuses[webhook_id] = await _quarantine(session, webhook_id, str(exc))
+    statuses.update(await _route_all(session, store, normalized, traceparents or {}))
+    return {webhook_id: statuses[webhook_id] for webhook_id in webhook_ids}
+
+
+async def _process_generic(session: AsyncSession, store: EventStore, webhook_id: UUID,
+                           generic: GenericProcessor | None) -> str:
+    record = await repository.get_webhook(session, webhook_id)
+    assert record is not None  # read in this transaction a moment ago
+    if generic is None:
+        return await _quarantine(session, webhook_id, f"no processor for {record.kind} webhooks")
     try:
-        items = normalizer.normalize(parse_json(record.body), webhook_id)
+        return await generic(session, store, record)
     except normalizer.Unreadable as exc:
-        return await _quarantine(session, record, str(exc))
-    unrouted = await _route_all(session, store, items)
-    for key in sorted(unrouted):
-        await repository.park(session, webhook_id, key)
-    status = "parked" if unrouted else "processed"
-    reason = f"waiting for a channel: {', '.join(sorted(unrouted))}" if unrouted else None
-    await repository.set_webhook_status(session, webhook_id, status, reason, datetime.now(UTC))
-    return status
+        return await _quarantine(session, webhook_id, str(exc))
 
 
-async def _quarantine(session: AsyncSession, record: WebhookRecord, reason: str) -> str:
-    await repository.set_webhook_status(session, record.id, "quarantined", reason[:2000], datetime.now(UTC))
-    log.warning("webhook quarantined", webhook_id=str(record.id), reason=reason[:300])
+async def _quarantine(session: AsyncSession, webhook_id: UUID, reason: str) -> str:
+    await repository.set_webhook_statuses(session, [webhook_id], "quarantined", reason[:2000], datetime.now(UTC))
+    log.warning("webhook quarantined", webhook_id=str(webhook_id), reason=reason[:300])
     return "quarantined"
 
 
-async def _route_all(session: AsyncSession, store: EventStore, items: list[normalizer.Item]) -> set[str]:
-    """Emit every item whose number (or WABA) has an active channel; return the keys still unrouted."""
-    numbers = sorted({i.phone_number_id for i in items if not isinstance(i, normalizer.AccountNotice)})
-    routes = await repository.routes_for(session, numbers)
-    wabas = await repository.routes_for_wabas(session, sorted({i.waba_id for i in items
-                                                                if isinstance(i, normalizer.AccountNotice)}))
-    unrouted: set[str] = set()
-    for item in items:
-        if isinstance(item, normalizer.AccountNotice):
-            route, key = wabas.get(item.waba_id), waba_route_key(item.waba_id)
-        else:
-            route, key = routes.get(item.phone_number_id), item.phone_number_id
-        if route is None or not route.active:
-            unrouted.add(key)
-            continue
-        await _emit(session, store, item, route)
-    return unrouted
+async def _route_all(session: AsyncSession, store: EventStore, normalized: list[tuple[UUID, list[normalizer.Item]]],
+                     traceparents: Mapping[UUID, str | None]) -> dict[UUID, str]:
+    """Emit every item whose number (or WABA) has an active channel; park each webhook on the keys still unrouted."""
+    items = [item for _, webhook_items in normalized for item in webhook_items]
+    routes, wabas = await repository.routes_for_numbers_and_wabas(
+        session, sorted({i.phone_number_id for i in items if not isinstance(i, normalizer.AccountNotice)}),
+        sorted({i.waba_id for i in items if isinstance(i, normalizer.AccountNotice)}))
+    appends: dict[tuple[str, str], Append] = {}  # first of each aggregate only: Meta repeats itself in one batch too
+    parked: list[tuple[UUID, str]] = []
+    statuses: dict[UUID, str] = {}
+    for webhook_id, webhook_items in normalized:
+        unrouted: set[str] = set()
+        for item in webhook_items:
+            if isinstance(item, normalizer.AccountNotice):
+                route, key = wabas.get(item.waba_id), waba_route_key(item.waba_id)
+            else:
+                route, key = routes.get(item.phone_number_id), item.phone_number_id
+            if route is None or not route.active:
+                unrouted.add(key)
+                continue
+            append = _append(item, route, traceparents.get(webhook_id))
+            appends.setdefault((append.aggregate_type, append.aggregate_id), append)
+        parked += [(webhook_id, key) for key in sorted(unrouted)]
+        statuses[webhook_id] = "parked" if unrouted else "processed"
+    stored = await store.record_new(session, list(appends.values()))
+    if len(stored) < len(appends):
+        log.info("duplicates from Meta absorbed", duplicates=len(appends) - len(stored))
+    await repository.park_many(session, parked)
+    await _set_statuses(session, statuses, parked)
+    return statuses
 
 
-async def _emit(session: AsyncSession, store: EventStore, item: normalizer.Item, route: ChannelRoute) -> None:
+async def _set_statuses(session: AsyncSession, statuses: dict[UUID, str], parked: list[tuple[UUID, str]]) -> None:
+    """One update for every processed webhook; parked ones carry their own reason (the keys they wait for)."""
+    now = datetime.now(UTC)
+    await repository.set_webhook_statuses(session, [w for w, status in statuses.items() if status == "processed"],
+                                          "processed", None, now)
+    waiting: dict[UUID, list[str]] = {}
+    for webhook_id, key in parked:
+        waiting.setdefault(webhook_id, []).append(key)
+    for webhook_id, keys in waiting.items():
+        await repository.set_webhook_statuses(session, [webhook_id], "parked",
+                                              f"waiting for a channel: {', '.join(keys)}", now)
+
+
+def _append(item: normalizer.Item, route: ChannelRoute, traceparent: str | None) -> Append:
     """One event per wamid, per (wamid, status) and per account notice: Meta's duplicates find theirs taken."""
     if isinstance(item, normalizer.Inbound):
-        payload, aggregate_type, aggregate_id = item.message, "inbound-message", item.message.wamid
-    elif isinstance(item, normalizer.Status):
-        payload, aggregate_type = item.status, "message-status"
-        aggregate_id = f"{item.status.wamid}:{item.status.status}"
-    else:
-        payload, aggregate_type, aggregate_id = item.payload, "account-notice", item.key
-    try:
-        await store.record(session, payload, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
-                           expected_version=0, tenant_id=route.tenant_id)
-    except ConcurrencyError:
-        log.info("duplicate from Meta absorbed", aggregate=f"{aggregate_type}/{aggregate_id}")
+        return Append(item.message, "inbound-message", item.message.wamid, 0, route.tenant_id,
+                      traceparent=traceparent)
+    if isinstance(item, normalizer.Status):
+        return Append(item.status, "message-status", f"{item.status.wamid}:{item.status.status}", 0, route.tenant_id,
+                      traceparent=traceparent)
+    return Append(item.payload, "account-notice", item.key, 0, route.tenant_id, traceparent=traceparent)
 
 
 async def apply_channel_event(session: AsyncSession, store: EventStore, envelope: Envelope,
@@ -133,9 +176,9 @@ async def apply_channel_event(session: AsyncSession, store: EventStore, envelope
     if not data["active"]:
         return
     keys = [number] + ([waba_route_key(payload.waba_id)] if isinstance(payload, ChannelRegistered) else [])
-    for key in keys:
-        for webhook_id in await repository.take_parked(session, key):
-            await process_webhook(session, store, webhook_id, generic)
+    waiting = [webhook_id for key in keys for webhook_id in await repository.take_parked(session, key)]
+    if waiting:
+        await process_webhooks(session, store, waiting, generic)
 
 
 async def replay(session: AsyncSession, store: EventStore, webhook_ids: list[UUID]) -> int:
