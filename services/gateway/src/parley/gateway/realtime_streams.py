@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
@@ -82,13 +83,18 @@ class StreamEntry:
         return cls(entry_id, fields["frame"], fields.get("topic", ""), fields.get("conversation"),
                    fields.get("assignee"), fields.get("team"))
 
-    @property
+    @cached_property
     def position(self) -> tuple[int, int]:
         return parse_id(self.id)
 
-    def text(self) -> str:
-        """The frame as sent: ``{"id": ..., "type": ..., "time": ..., "subject": ..., "data": ...}``."""
+    @cached_property
+    def _wire(self) -> str:
         return f'{{"id":"{self.id}",{self.frame[1:]}'
+
+    def text(self) -> str:
+        """The frame as sent: ``{"id": ..., "type": ..., "time": ..., "subject": ..., "data": ...}``; built once
+        per entry and shared by every socket it goes to."""
+        return self._wire
 
 
 @dataclass(frozen=True)
