@@ -115,6 +115,10 @@ class CpuMeter:
         if broker.process is not None:
             self.pids["broker"] = broker.process.pid
         self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
     def since(self) -> dict[str, float]:
         return {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
@@ -258,7 +262,10 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
     warm = Timeline()
     warm_args = argparse.Namespace(**{**vars(args), "rate": 20, "seconds": 2})
     await load(platform, warm_args, warm, first=10**7)  # routes, consumer groups and conversations warmed up
-    await asyncio.sleep(10)
+    await asyncio.sleep(5)
+    idle = CpuMeter(platform)
+    await asyncio.sleep(5)
+    idle_rate = {name: seconds / idle.elapsed() for name, seconds in idle.since().items()}
     timeline.by_sha.clear()
     cpu = CpuMeter(platform)
     await load(platform, args, timeline)
@@ -267,14 +274,15 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
         if len(timeline.received) >= total:
             break
         await asyncio.sleep(1)
-    cpu = cpu.since()
+    busy = {name: seconds - idle_rate[name] * cpu.elapsed() for name, seconds in cpu.since().items()}
     stop.set()
     await asyncio.gather(*clients, return_exceptions=True)
     watcher.cancel()
     report(timeline, receivers, total, bare, baseline)
     print(line("bare hop, aiokafka defaults (fetch wait 500 ms)", default))
-    print("CPU per message during the run (ms, all cores): "
-          + ", ".join(f"{name} {seconds * 1000 / total:.2f}" for name, seconds in cpu.items()))
+    print("CPU per message, over the idle floor measured before the run (ms): "
+          + ", ".join(f"{name} {seconds * 1000 / total:.2f}" for name, seconds in busy.items()))
+    print("idle floor (% of a core): " + ", ".join(f"{name} {rate * 100:.1f}" for name, rate in idle_rate.items()))
 
 
 def report(t: Timeline, receivers: int, total: int, bare: list[float], baseline: str) -> None:
