@@ -49,6 +49,7 @@ from tests.support import meta  # noqa: E402
 RUNNING = ("gateway", "ingest", "conversation", "sender")
 MARK = re.compile(rb"rtbench-(\d+)-")
 DEFAULTS = ServiceSettings()
+WARM_UP = 10**7  # indexes of the warm-up messages
 
 
 def free_port() -> int:
@@ -173,15 +174,11 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or {0}
 
 
-async def client(url: str, token: str, timeline: Timeline | None, connected: asyncio.Event,
-                 stop: asyncio.Event) -> None:
+async def client(url: str, token: str, timeline: Timeline | None, connected: asyncio.Event) -> None:
+    """One socket, read until cancelled; the demo tenant's sockets note when each benchmark frame arrived."""
     async with connect(f"{url}?access_token={token}", open_timeout=60, max_size=None) as ws:
         connected.set()
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 1.0)
-            except TimeoutError:
-                continue
+        async for raw in ws:
             now = time.time()
             if timeline is None:
                 continue
@@ -190,6 +187,16 @@ async def client(url: str, token: str, timeline: Timeline | None, connected: asy
                 index = int(match.group(1))
                 timeline.received.setdefault(index, []).append(now)
                 timeline.appended.setdefault(index, int(json.loads(raw)["id"].split("-")[0]) / 1000)
+
+
+async def delivered(timeline: Timeline, indexes: range, within: float) -> bool:
+    """Wait until a frame of every message in ``indexes`` arrived (or ``within`` seconds pass)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(i in timeline.received for i in indexes):
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 async def load(platform: Platform, args: argparse.Namespace, timeline: Timeline, first: int = 0) -> None:
@@ -242,7 +249,7 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
     demo_tenant = uuid.UUID(gateway_env["PARLEY_DEMO_TENANT_ID"])
     tenants = [demo_tenant] + [uuid.uuid4() for _ in range(args.tenants - 1)]
     url = platform.url("gateway").replace("http://", "ws://") + "/v1/realtime"
-    timeline, stop = Timeline(), asyncio.Event()
+    timeline = Timeline()
     watcher_ready = asyncio.Event()
     watcher = asyncio.create_task(watch_topics(bootstrap, timeline, watcher_ready))
     clients, connected = [], []
@@ -250,8 +257,7 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
         tenant = tenants[index % len(tenants)]
         event = asyncio.Event()
         token = issuer.issue(user_id=uuid.uuid4(), tenant_id=tenant, role="owner")
-        clients.append(asyncio.create_task(client(url, token, timeline if tenant == demo_tenant else None, event,
-                                                  stop)))
+        clients.append(asyncio.create_task(client(url, token, timeline if tenant == demo_tenant else None, event)))
         connected.append(event)
         if index % 50 == 49:
             await asyncio.gather(*(e.wait() for e in connected))
@@ -261,8 +267,9 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
 
     warm = Timeline()
     warm_args = argparse.Namespace(**{**vars(args), "rate": 20, "seconds": 2})
-    await load(platform, warm_args, warm, first=10**7)  # routes, consumer groups and conversations warmed up
-    await asyncio.sleep(5)
+    await load(platform, warm_args, warm, first=WARM_UP)  # routes, consumer groups and conversations warmed up
+    if not await delivered(timeline, range(WARM_UP, WARM_UP + 40), within=300):
+        print("warning: not every warm-up message reached the sockets; the idle floor below is not idle", flush=True)
     idle = CpuMeter(platform)
     await asyncio.sleep(5)
     idle_rate = {name: seconds / idle.elapsed() for name, seconds in idle.since().items()}
@@ -270,17 +277,18 @@ async def run(platform: Platform, args: argparse.Namespace, issuer: TokenIssuer)
     cpu = CpuMeter(platform)
     await load(platform, args, timeline)
     total = int(args.rate * args.seconds)
-    for _ in range(120):  # the backlog drains, or two minutes pass
-        if len(timeline.received) >= total:
-            break
-        await asyncio.sleep(1)
-    busy = {name: seconds - idle_rate[name] * cpu.elapsed() for name, seconds in cpu.since().items()}
-    stop.set()
+    await delivered(timeline, range(total), within=180)  # the backlog drains, or three minutes pass
+    used, window = cpu.since(), cpu.elapsed()
+    busy = {name: seconds - idle_rate[name] * window for name, seconds in used.items()}
+    for task in clients:
+        task.cancel()
     await asyncio.gather(*clients, return_exceptions=True)
     watcher.cancel()
     report(timeline, receivers, total, bare, baseline)
     print(line("bare hop, aiokafka defaults (fetch wait 500 ms)", default))
-    print("CPU per message, over the idle floor measured before the run (ms): "
+    print(f"CPU per message over {window:.0f} s (ms): "
+          + ", ".join(f"{name} {seconds * 1000 / total:.2f}" for name, seconds in used.items()))
+    print("the same less the idle floor measured before the run (ms): "
           + ", ".join(f"{name} {seconds * 1000 / total:.2f}" for name, seconds in busy.items()))
     print("idle floor (% of a core): " + ", ".join(f"{name} {rate * 100:.1f}" for name, rate in idle_rate.items()))
 
