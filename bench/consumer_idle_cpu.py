@@ -3,7 +3,8 @@
     .tools/bin/uv run python bench/consumer_idle_cpu.py [--service conversation] [--waits 100,20,10] [--seconds 20]
 
 Starts embedded Postgres/Valkey/Tansu, then the service alone, once with its consumers off (the baseline: HTTP
-server and outbox relay only) and once per ``<PREFIX>CONSUMER_FETCH_WAIT_MS`` in ``--waits``. With no traffic,
+server and outbox relay only) and once per fetch wait in ``--waits`` (``<PREFIX>CONSUMER_FETCH_WAIT_MS`` and
+``<PREFIX>CONSUMER_REALTIME_FETCH_WAIT_MS`` both, so every consumer of the service uses it). With no traffic,
 each consumer sends one fetch per wait (Tansu answers a fetch only when the wait runs out), so the figure is the
 price of the hop latency the wait buys. Prints the CPU share (of one core) of the service process and of the
 broker over ``--seconds`` after the consumers joined their groups, and the extra over the baseline. CPU time is
@@ -75,7 +76,9 @@ def main() -> None:
         broker = next(s for s in platform.infra._servers if s.name == "tansu")  # noqa: SLF001
         assert broker.process is not None
         runs = [("consumers off (baseline)", {f"{spec.prefix}CONSUMERS_ENABLED": "false"})]
-        runs += [(f"fetch wait {w} ms", {f"{spec.prefix}CONSUMER_FETCH_WAIT_MS": w}) for w in args.waits.split(",")]
+        runs += [(f"fetch wait {w} ms", {f"{spec.prefix}CONSUMER_FETCH_WAIT_MS": w,
+                                         f"{spec.prefix}CONSUMER_REALTIME_FETCH_WAIT_MS": w})
+                 for w in args.waits.split(",")]
         results = []
         for name, env in runs:
             service_cpu, broker_cpu = measure(platform, args.service, env, args.settle, args.seconds,
