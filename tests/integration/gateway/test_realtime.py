@@ -8,10 +8,14 @@ import secrets
 import socket as stdlib_socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from parley.contracts import Envelope
+from parley.contracts.binding import to_record
+from parley.contracts.events.conversations import ConversationMessageAdded
 from parley.devstack.stack import Platform
 from parley.gateway.tokens import TokenIssuer
 from tests.integration.gateway.realtime_harness import (
@@ -254,3 +258,31 @@ async def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(replica
     assert len(fast.events) == count
     assert len(slow.events) < count
     assert code in {4008, 1006, None}
+
+
+async def test_a_burst_of_two_tenants_arrives_in_order_and_once(replica: Replica, issuer: TokenIssuer,
+                                                               conversations: Conversations) -> None:
+    """Events fetched together are appended together (one Valkey round trip per tenant): each socket still gets
+    its own tenant's events in the order published, and an event published twice only once."""
+    alice, bob = member(issuer), member(issuer)
+    burst: list[tuple[uuid.UUID, Envelope]] = []
+    for index in range(60):
+        tenant = alice.tenant_id if index % 2 == 0 else bob.tenant_id
+        burst.append((tenant, Envelope.wrap(ConversationMessageAdded(
+            conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), wa_id="5511988887777", direction="inbound",
+            type="text", text=f"burst {index}", sent_at=datetime.now(UTC)),
+            source="/parley/conversation", tenant_id=tenant)))
+    async with socket(replica, alice.token) as ws_a, socket(replica, bob.token) as ws_b:
+        reader_a, reader_b = Reader(ws_a), Reader(ws_b)
+        await reader_a.connected()
+        await reader_b.connected()
+        sent = [await conversations.producer.send(conversations.topic, value=value, key=key, headers=headers)
+                for key, value, headers in (to_record(envelope) for _, envelope in burst + burst[:10])]
+        await asyncio.gather(*sent)
+        await reader_a.until(lambda r: r.has_text("burst 58"))
+        await reader_b.until(lambda r: r.has_text("burst 59"))
+        await asyncio.sleep(1)  # room for a duplicate to show up, if there were one
+        await reader_a.until(lambda r: len(r.controls) >= 2)
+
+    assert reader_a.texts() == [f"burst {i}" for i in range(0, 60, 2)]
+    assert reader_b.texts() == [f"burst {i}" for i in range(1, 60, 2)]

@@ -78,3 +78,23 @@ def test_one_leftover_dev_secret_is_enough_to_refuse(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValidationError, match="app_secrets") as refused:
         WidgetSettings()
     assert "webhook_secret" not in str(refused.value)
+
+
+def test_consumers_on_the_realtime_path_fetch_with_the_short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = WidgetSettings()
+
+    assert settings.fetch_wait_ms(("message.received",)) == settings.consumer_realtime_fetch_wait_ms == 20
+    assert settings.fetch_wait_ms(("user.changed", "conversation.changed")) == 20
+    assert settings.fetch_wait_ms(("message.status",)) == settings.consumer_fetch_wait_ms == 100
+
+
+def test_fetch_waits_and_realtime_topics_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIDGET_CONSUMER_FETCH_WAIT_MS", "250")
+    monkeypatch.setenv("WIDGET_CONSUMER_REALTIME_FETCH_WAIT_MS", "10")
+    monkeypatch.setenv("WIDGET_CONSUMER_REALTIME_TOPICS", "message.status, webhook.received")
+
+    settings = WidgetSettings()
+
+    assert settings.consumer_realtime_topics == ["message.status", "webhook.received"]
+    assert settings.fetch_wait_ms(("message.status",)) == 10
+    assert settings.fetch_wait_ms(("message.received",)) == 250

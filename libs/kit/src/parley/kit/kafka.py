@@ -18,7 +18,7 @@ def create_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProduc
         client_id=client_id,
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
-        linger_ms=5,
+        linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=30_000,
         retry_backoff_ms=200,
         max_request_size=4 * 1024 * 1024,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
@@ -17,6 +18,9 @@ from parley.kit.faults import crash_point
 from parley.kit.telemetry import get_logger
 
 log = get_logger(__name__)
+
+#: Seconds between two counts of the unpublished events (the ``parley_outbox_backlog`` gauge) while publishing.
+BACKLOG_COUNT_INTERVAL = 1.0
 
 
 class OutboxRelay:
@@ -36,6 +40,7 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self.topic_prefix = topic_prefix
         self._appended = asyncio.Event()
+        self._backlog_counted_at = -BACKLOG_COUNT_INTERVAL
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -105,9 +110,20 @@ class OutboxRelay:
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
                 continue
             if published < self.batch_size:
-                metrics.OUTBOX_BACKLOG.set(0 if published == 0 else await self.backlog())
+                await self._gauge_backlog(published)
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._appended.wait(), self.idle_seconds)
+
+    async def _gauge_backlog(self, published: int) -> None:
+        """Keep the backlog gauge fresh, counting at most once a second: under a steady trickle a count after
+        every small batch would double the relay's queries and delay the next publish by one of them."""
+        if published == 0:
+            metrics.OUTBOX_BACKLOG.set(0)
+            return
+        now = time.monotonic()
+        if now - self._backlog_counted_at >= BACKLOG_COUNT_INTERVAL:
+            self._backlog_counted_at = now
+            metrics.OUTBOX_BACKLOG.set(await self.backlog())
 
     def _on_append(self, *_: object) -> None:
         self._appended.set()

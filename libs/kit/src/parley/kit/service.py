@@ -146,7 +146,8 @@ class Service:
                                     max_attempts=self.settings.consumer_max_attempts)
             loops.append(ConsumerLoop(runner, self.settings.kafka_bootstrap_servers,
                                       client_id=f"{self.name}-consumer", max_records=self.settings.consumer_batch_size,
-                                      concurrency=self.settings.consumer_concurrency))
+                                      concurrency=self.settings.consumer_concurrency,
+                                      fetch_wait_ms=self.settings.fetch_wait_ms(subscription.topics)))
         self.consumers.extend(loops)
         await asyncio.gather(*(self._retry(f"kafka consumer {loop.group}", loop.start) for loop in loops))
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 
@@ -59,8 +59,33 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(500, description="Most records one consumer fetches at a time")
     consumer_concurrency: int = Field(1, description="Partitions one consumer processes at once, each in its own "
                                                      "transaction (per-key order holds: a key has one partition)")
+    consumer_fetch_wait_ms: int = Field(
+        100, ge=0, description="Longest a consumer's fetch waits at the broker for new records. On a broker that "
+                               "answers only when it runs out (Tansu) it is the hop's latency; an idle consumer sends "
+                               "one fetch per wait, so shorter costs CPU at idle (bench/consumer_idle_cpu.py)")
+    consumer_realtime_fetch_wait_ms: int = Field(
+        20, ge=0, description="The fetch wait of consumers of consumer_realtime_topics (a customer's message on its "
+                              "way to an agent's screen)")
+    consumer_realtime_topics: Annotated[list[str], NoDecode] = Field(
+        default=["webhook.received", "message.received", "conversation.changed"],
+        description="Topics whose consumers fetch with consumer_realtime_fetch_wait_ms, comma-separated")
+    kafka_linger_ms: int = shared(
+        "KAFKA_LINGER_MS", 0, ge=0,
+        description="Producer linger. 0 costs no batching: the relay appends a whole batch before the producer's "
+                    "sender runs, and records wait anyway while a request to their partition is in flight")
     log_level: str = shared("LOG_LEVEL", "INFO")
     otel_exporter_otlp_endpoint: str | None = shared("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+
+    @field_validator("consumer_realtime_topics", mode="before")
+    @classmethod
+    def _parse_topics(cls, value: object) -> object:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    def fetch_wait_ms(self, topics: tuple[str, ...]) -> int:
+        """The fetch wait of a consumer of ``topics`` (unprefixed): short on the realtime path, longer elsewhere."""
+        if set(topics) & set(self.consumer_realtime_topics):
+            return self.consumer_realtime_fetch_wait_ms
+        return self.consumer_fetch_wait_ms
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_development(self) -> ServiceSettings:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
@@ -82,13 +83,18 @@ class StreamEntry:
         return cls(entry_id, fields["frame"], fields.get("topic", ""), fields.get("conversation"),
                    fields.get("assignee"), fields.get("team"))
 
-    @property
+    @cached_property
     def position(self) -> tuple[int, int]:
         return parse_id(self.id)
 
-    def text(self) -> str:
-        """The frame as sent: ``{"id": ..., "type": ..., "time": ..., "subject": ..., "data": ...}``."""
+    @cached_property
+    def _wire(self) -> str:
         return f'{{"id":"{self.id}",{self.frame[1:]}'
+
+    def text(self) -> str:
+        """The frame as sent: ``{"id": ..., "type": ..., "time": ..., "subject": ..., "data": ...}``; built once
+        per entry and shared by every socket it goes to."""
+        return self._wire
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,32 @@ class TenantStreams:
 
     async def append(self, envelope: Envelope) -> str | None:
         """Append ``envelope`` to its tenant's stream once; returns the entry id, None when skipped."""
+        return (await self.append_many([envelope]))[0]
+
+    async def append_many(self, envelopes: list[Envelope]) -> list[str | None]:
+        """Append each envelope once, in order, in one round trip (a pipeline of the append script); the entry
+        ids, None where skipped or a duplicate."""
+        appends = [self._script_call(envelope) for envelope in envelopes]
+        calls = [call for call in appends if call is not None]
+        entry_ids: list[str | None] = []
+        if calls:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in calls:
+                        await self._append(keys=keys, args=args, client=pipe)
+                    entry_ids = await pipe.execute()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                raise redis_unavailable(exc) from exc
+        for entry_id, (_, _, age) in zip(entry_ids, calls, strict=True):
+            metrics.EVENTS_FANNED_IN.labels("appended" if entry_id else "duplicate").inc()
+            if entry_id:
+                metrics.FAN_IN_DELAY.observe(max(age, 0.0))
+        found = iter(entry_ids)
+        return [(next(found) or None) if call is not None else None for call in appends]
+
+    def _script_call(self, envelope: Envelope) -> tuple[list[str], list[Any], float] | None:
+        """The append script's keys and arguments for ``envelope`` and the event's age (seconds); None (counted)
+        when it is not appended."""
         if envelope.tenantid is None:
             metrics.EVENTS_FANNED_IN.labels("no_tenant").inc()
             return None
@@ -155,14 +187,7 @@ class TenantStreams:
         args = [self.horizon_ms, self.max_len, frame, spec.topic if spec else "", conversation_id,
                 *_assignment(envelope.type, data, "assignee_id"), *_assignment(envelope.type, data, "team_id"),
                 CONVERSATION_STATE_TTL_MS]
-        try:
-            entry_id = await self._append(keys=keys, args=args)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise redis_unavailable(exc) from exc
-        metrics.EVENTS_FANNED_IN.labels("appended" if entry_id else "duplicate").inc()
-        if entry_id:
-            metrics.FAN_IN_DELAY.observe(max(age, 0.0))
-        return entry_id or None
+        return keys, args, age
 
     async def state(self, tenant_id: str) -> StreamState:
         try:
