@@ -11,7 +11,16 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation.crm_models import PipelineLead
-from parley.conversation.models import Agent, Contact, Conversation, Message, Note, Team, TeamMember
+from parley.conversation.models import (
+    Agent,
+    Contact,
+    Conversation,
+    Message,
+    Note,
+    ParkedReaction,
+    Team,
+    TeamMember,
+)
 
 Keyset = tuple[datetime, UUID]
 
@@ -56,6 +65,63 @@ async def message_by(session: AsyncSession, tenant_id: UUID, *, wamid: str | Non
     else:
         return None
     return await session.scalar(query)
+
+
+# -- bulk reads of the batch consumers (plain rows, locked where events are appended) ----------------------------
+
+
+async def known_wamids(session: AsyncSession, tenant_id: UUID, wamids: list[str]) -> set[str]:
+    rows = await session.scalars(select(Message.wamid).where(Message.tenant_id == tenant_id,
+                                                             Message.wamid.in_(wamids)))
+    return set(rows)
+
+
+async def message_ids_by_wamid(session: AsyncSession, tenant_id: UUID, wamids: list[str]) -> dict[str, UUID]:
+    if not wamids:
+        return {}
+    rows = await session.execute(select(Message.wamid, Message.id).where(Message.tenant_id == tenant_id,
+                                                                         Message.wamid.in_(wamids)))
+    return {wamid: message_id for wamid, message_id in rows}
+
+
+async def lock_contacts(session: AsyncSession, tenant_id: UUID, wa_ids: list[str]) -> list[Any]:
+    """The contacts with these numbers, locked in id order (their events are appended)."""
+    return list(await session.execute(select(Contact.id, Contact.wa_id, Contact.profile_name, Contact.version)
+                                      .where(Contact.tenant_id == tenant_id, Contact.wa_id.in_(wa_ids))
+                                      .order_by(Contact.id).with_for_update()))
+
+
+async def lock_conversations_of(session: AsyncSession, tenant_id: UUID, contact_ids: list[UUID]) -> list[Any]:
+    """The contacts' conversations (every number), locked in id order."""
+    if not contact_ids:
+        return []
+    return list(await session.execute(select(Conversation.__table__)
+                                      .where(Conversation.tenant_id == tenant_id,
+                                             Conversation.contact_id.in_(contact_ids))
+                                      .order_by(Conversation.id).with_for_update()))
+
+
+async def auto_assigns(session: AsyncSession, tenant_id: UUID) -> bool:
+    """Whether any agent of the tenant could take a new conversation (else ``next_agent`` finds nobody)."""
+    query = select(Agent.user_id).where(Agent.tenant_id == tenant_id, Agent.available.is_(True),
+                                        Agent.status == "active", Agent.max_open > 0).limit(1)
+    return await session.scalar(query) is not None
+
+
+async def parked_reactions(session: AsyncSession, tenant_id: UUID, target_wamids: list[str]) -> list[Any]:
+    """Reactions waiting for these messages, oldest first."""
+    if not target_wamids:
+        return []
+    return list(await session.execute(select(ParkedReaction.__table__)
+                                      .where(ParkedReaction.tenant_id == tenant_id,
+                                             ParkedReaction.target_wamid.in_(target_wamids))
+                                      .order_by(ParkedReaction.reacted_at, ParkedReaction.reaction_wamid)))
+
+
+async def reaction_parked(session: AsyncSession, tenant_id: UUID, reaction_wamid: str) -> bool:
+    found = await session.scalar(select(ParkedReaction.reaction_wamid).where(
+        ParkedReaction.tenant_id == tenant_id, ParkedReaction.reaction_wamid == reaction_wamid))
+    return found is not None
 
 
 async def lock_conversation(session: AsyncSession, tenant_id: UUID, conversation_id: UUID) -> Conversation | None:

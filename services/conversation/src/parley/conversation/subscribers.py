@@ -16,7 +16,7 @@ def subscriptions(store: EventStore, inbound: Inbound) -> list[Subscription]:
         await directory.sync_user(session, store, envelope)
 
     return [
-        Subscription("conversation.inbound", ("message.received",), inbound.record_message,
+        Subscription("conversation.inbound", ("message.received",), batch_handler=inbound.record_messages,
                      event_types=frozenset({"message.received"})),
         Subscription("conversation.statuses", ("message.status",), inbound.record_status,
                      event_types=frozenset({"message.status"})),
