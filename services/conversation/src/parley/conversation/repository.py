@@ -180,11 +180,19 @@ def agent_visibility(user_id: UUID, team_ids: list[UUID]) -> ColumnElement[bool]
     return or_(mine, and_(Conversation.assignee_id.is_(None), Conversation.team_id.in_(team_ids)))
 
 
+#: What a conversation list shows, as plain rows (no ORM objects on the hottest read).
+LISTED = (Conversation.id, Conversation.status, Conversation.priority, Conversation.labels, Conversation.assignee_id,
+          Conversation.team_id, Conversation.snoozed_until, Conversation.phone_number_id, Conversation.opened_at,
+          Conversation.last_message_at, Conversation.last_message_id, Conversation.last_message_type,
+          Conversation.last_message_sealed, Conversation.window_expires_at, Contact.id.label("contact_id"),
+          Contact.wa_id, Contact.phone_e164, Contact.profile_name, Contact.attributes,
+          Contact.labels.label("contact_labels"), Contact.created_at.label("contact_created_at"))
+
+
 async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
-                             after: Keyset | None, visible: ColumnElement[bool] | None = None,
-                             ) -> list[tuple[Conversation, Contact]]:
-    """Most recent activity first; keyset pagination on (last_message_at, id)."""
-    query = (select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
+                             after: Keyset | None, visible: ColumnElement[bool] | None = None) -> list[Any]:
+    """Most recent activity first; keyset pagination on (last_message_at, id). Rows of ``LISTED``."""
+    query = (select(*LISTED).join(Contact, Contact.id == Conversation.contact_id)
              .where(*_filter_clauses(tenant_id, f)))
     if visible is not None:
         query = query.where(visible)
@@ -193,7 +201,7 @@ async def list_conversations(session: AsyncSession, tenant_id: UUID, f: Conversa
         query = query.where(or_(Conversation.last_message_at < at,
                                 and_(Conversation.last_message_at == at, Conversation.id < last_id)))
     query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit + 1)
-    return [(row[0], row[1]) for row in await session.execute(query)]
+    return list(await session.execute(query))
 
 
 async def conversation_with_contact(session: AsyncSession, tenant_id: UUID, conversation_id: UUID,
@@ -215,11 +223,15 @@ async def conversation_visible(session: AsyncSession, tenant_id: UUID, conversat
 
 
 async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
-                        cursor: Keyset | None, newer: bool) -> list[Any]:
+                        cursor: Keyset | None, newer: bool, visible: ColumnElement[bool] | None = None) -> list[Any]:
     """``newer``: oldest first after the cursor; else newest first before it (the latest page without one).
 
-    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read."""
+    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read. ``visible``
+    (an agent's) is checked in the same statement: no row when the conversation is not theirs."""
     query = select(Message.__table__).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+    if visible is not None:
+        query = query.where(exists().where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id,
+                                           visible))
     key = (Message.sent_at, Message.id)
     if newer:
         if cursor:
