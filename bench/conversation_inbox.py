@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -237,16 +238,23 @@ async def consumed(service: Service, consumer: str) -> int:
                                            {"c": consumer})).scalar_one())
 
 
-async def rate_of(service: Service, consumer: str, total: int) -> float:
-    """Events per second from the first consumed event to the last (a group join is not counted)."""
+async def rate_of(service: Service, consumer: str, total: int) -> tuple[float, float]:
+    """Events per second from the first consumed event to the last (a group join is not counted), and this
+    process's CPU milliseconds per event meanwhile (every consumer of the service runs in it)."""
     while (first := await consumed(service, consumer)) == 0:  # noqa: ASYNC110 - polling another process's work
         await asyncio.sleep(0.05)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     done = first
     while done < total:
         await asyncio.sleep(0.2)
         done = await consumed(service, consumer)
-    return (done - first) / (time.perf_counter() - started)
+    return (done - first) / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / max(done - first, 1)
+
+
+def batch_size(consumer: str) -> float:
+    """Average records per partition batch the consumer handled."""
+    total = REGISTRY.get_sample_value("parley_consumer_batch_size_sum", {"consumer": consumer}) or 0
+    return total / (REGISTRY.get_sample_value("parley_consumer_batch_size_count", {"consumer": consumer}) or 1)
 
 
 async def measure_projection(service: Service, count: int) -> None:
@@ -263,7 +271,7 @@ async def measure_projection(service: Service, count: int) -> None:
 
     await service.start()  # the real service: its consumers, projections, event store and outbox relay
     try:
-        rate = await rate_of(service, "conversation.inbound", count)
+        rate, cpu = await rate_of(service, "conversation.inbound", count)
     finally:
         await service.stop()
     async def nothing(_session: object, _batch: list[Envelope]) -> None:
@@ -278,13 +286,15 @@ async def measure_projection(service: Service, count: int) -> None:
                         max_records=service.settings.consumer_batch_size)
     await loop.start()
     try:
-        baseline = await rate_of(fresh, "bench.baseline", count)
+        baseline, baseline_cpu = await rate_of(fresh, "bench.baseline", count)
     finally:
         await loop.stop()
         await producer.stop()
         await fresh.db.dispose()
-    print(f"message.received projected: {rate:,.0f} events/s (target >= 2,000/s) | kit consumer with an empty batch "
-          f"handler (inbox + commit only): {baseline:,.0f} events/s | ratio {rate / baseline:.2f}x", flush=True)
+    print(f"message.received projected: {rate:,.0f} events/s (target >= 2,000/s), {cpu:.2f} CPU ms/event in the "
+          f"service process, {batch_size('conversation.inbound'):.0f} records per batch | kit consumer with an empty "
+          f"batch handler (inbox + commit only): {baseline:,.0f} events/s, {baseline_cpu:.2f} CPU ms/event, "
+          f"{batch_size('bench.baseline'):.0f} records per batch | ratio {rate / baseline:.2f}x", flush=True)
 
 
 async def run(platform: Platform, args: argparse.Namespace) -> None:

@@ -79,15 +79,22 @@ class Inbox:
         await self.deliver([envelope])
         return envelope.data["wamid"]
 
-    async def status(self, status: str, *, client_message_id: uuid.UUID | None = None, wamid: str | None = None,
-                     at: datetime | None = None, origin: str = "meta", **fields: Any) -> None:
-        envelope = Envelope.wrap(MessageStatus.model_validate({
+    def status_event(self, status: str, *, client_message_id: uuid.UUID | None = None, wamid: str | None = None,
+                     at: datetime | None = None, origin: str = "meta", **fields: Any) -> Envelope:
+        """A ``message.status`` as ingest (Meta's) or the sender publishes it."""
+        return Envelope.wrap(MessageStatus.model_validate({
             "status": status, "wamid": wamid, "phone_number_id": NUMBER, "recipient_id": "1",
             "timestamp": at or datetime.now(UTC), "origin": origin,
             "biz_opaque_callback_data": str(client_message_id) if client_message_id else None, **fields}),
             source="/parley/ingest", tenant_id=self.tenant_id)
-        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:
-            await self.inbound.record_status(session, envelope)
+
+    async def deliver_statuses(self, envelopes: list[Envelope]) -> None:
+        """What the statuses consumer does with one fetched batch of a tenant's ``message.status``."""
+        async with self.service.db.unit_of_work(tenant_id=envelopes[0].tenantid) as session:
+            await self.inbound.record_statuses(session, envelopes)
+
+    async def status(self, status: str, **fields: Any) -> None:
+        await self.deliver_statuses([self.status_event(status, **fields)])
 
     async def user(self, role: str = "agent", email: str | None = None) -> uuid.UUID:
         """A gateway user (``user.created``) as the users consumer sees it."""

@@ -3,6 +3,7 @@ arrive before their message are kept until it does."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,3 +96,38 @@ async def test_an_early_reaction_is_attached_in_a_tenant_that_auto_assigns(inbox
     assert conversation["assignee_id"] == str(agent)
     [message] = await inbox.messages(conversation["id"])
     assert message["reaction"] == THUMBS
+
+
+async def test_a_batch_of_statuses_only_moves_forward_and_rebuild_reproduces_it(inbox: Inbox) -> None:
+    customer, t0 = digits(), datetime.now(UTC) - timedelta(minutes=10)
+    await inbox.receive(customer, "hello", at=t0)  # the service window is open: replies go out
+    conversation = await inbox.conversation_of(customer)
+    url = f"/v1/conversations/{conversation['id']}/messages"
+    first = (await inbox.client.post(url, json={"type": "text", "text": {"body": "one"}})).json()
+    second = (await inbox.client.post(url, json={"type": "text", "text": {"body": "two"}})).json()
+    one, two = uuid.UUID(first["client_message_id"]), uuid.UUID(second["client_message_id"])
+    wamid_two = wamid()
+    await inbox.deliver_statuses([
+        inbox.status_event("accepted", client_message_id=one, wamid="wamid.one", origin="sender"),
+        inbox.status_event("read", wamid="wamid.one", at=t0 + timedelta(minutes=3)),  # Meta: read before sent
+        inbox.status_event("sent", wamid="wamid.one", at=t0 + timedelta(minutes=1)),
+        inbox.status_event("delivered", client_message_id=one, wamid="wamid.one", at=t0 + timedelta(minutes=2)),
+        inbox.status_event("accepted", client_message_id=two, wamid=wamid_two, origin="sender"),
+        inbox.status_event("sent", wamid=wamid_two, at=t0 + timedelta(minutes=1)),  # found by the wamid just set
+        inbox.status_event("failed", wamid=wamid_two, at=t0 + timedelta(minutes=2),
+                           errors=[{"code": 131047, "title": "Re-engagement message"}]),
+        inbox.status_event("delivered", wamid=wamid_two, at=t0 + timedelta(minutes=3)),  # failed is final
+        inbox.status_event("read", wamid="wamid.unknown"),  # not ours: nothing happens
+    ])
+    timeline = {m["id"]: m for m in await inbox.messages(conversation["id"])}
+    assert timeline[first["id"]]["status"] == "read" and timeline[first["id"]]["wamid"] == "wamid.one"
+    assert timeline[second["id"]]["status"] == "failed"
+    assert timeline[second["id"]]["error"] == {"code": 131047, "message": "Re-engagement message"}
+    updates = [e["data"]["status"] for e in await inbox.events("conversation.message-updated")]
+    assert updates == ["accepted", "read", "accepted", "sent", "failed"], "one event per forward move"
+
+    before = await _snapshot(inbox, PROJECTIONS)
+    assert await inbox.service.rebuild() > 0
+    after = await _snapshot(inbox, PROJECTIONS)
+    for table in before:
+        assert after[table] == before[table], table

@@ -22,6 +22,7 @@ from parley.conversation.models import Contact, Conversation
 from parley.conversation.projections import STATUS_RANK
 from parley.conversation.received import content, e164, media_of, preview
 from parley.conversation.sealing import Sealer, message_context
+from parley.conversation.status_bulk import BulkStatuses, client_message_id
 from parley.kit.eventstore import Append, EventStore
 from parley.kit.telemetry import get_logger
 
@@ -45,6 +46,7 @@ class Inbound:
         self.store = store
         self.sealer = sealer
         self.bulk = BulkInbound(store, sealer)
+        self.statuses = BulkStatuses(store)
 
     async def record_messages(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
         """A batch of one tenant's messages (offset order): runs of plain messages in bulk, the rest one by one.
@@ -195,6 +197,10 @@ class Inbound:
             aggregate_type="contact", aggregate_id=str(old.id), expected_version=old.version, tenant_id=tenant_id)
         session.expire_all()
 
+    async def record_statuses(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
+        """A batch of one tenant's statuses (offset order), in bulk: the same events as one by one."""
+        await self.statuses.record(session, envelopes)
+
     async def record_status(self, session: AsyncSession, envelope: Envelope) -> None:
         """Move an outbound message's status forward (never back; ``failed`` is final)."""
         status = envelope.payload()
@@ -202,7 +208,7 @@ class Inbound:
         tenant_id = envelope.tenantid
         if tenant_id is None or status.status not in STATUS_RANK:
             return
-        message = await repository.message_by(session, tenant_id, client_message_id=_client_message_id(status))
+        message = await repository.message_by(session, tenant_id, client_message_id=client_message_id(status))
         if message is None and status.wamid:
             message = await repository.message_by(session, tenant_id, wamid=status.wamid)
         if message is None or message.direction != "outbound":
@@ -227,12 +233,3 @@ def _received(envelope: Envelope) -> MessageReceived:
     message = envelope.payload()
     assert isinstance(message, MessageReceived)
     return message
-
-
-def _client_message_id(status: MessageStatus) -> UUID | None:
-    if status.client_message_id is not None:
-        return status.client_message_id
-    try:
-        return UUID(status.biz_opaque_callback_data) if status.biz_opaque_callback_data else None
-    except ValueError:
-        return None
