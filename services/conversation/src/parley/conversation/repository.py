@@ -180,27 +180,39 @@ def agent_visibility(user_id: UUID, team_ids: list[UUID]) -> ColumnElement[bool]
     return or_(mine, and_(Conversation.assignee_id.is_(None), Conversation.team_id.in_(team_ids)))
 
 
-#: What a conversation list shows, as plain rows (no ORM objects on the hottest read).
-LISTED = (Conversation.id, Conversation.status, Conversation.priority, Conversation.labels, Conversation.assignee_id,
-          Conversation.team_id, Conversation.snoozed_until, Conversation.phone_number_id, Conversation.opened_at,
-          Conversation.last_message_at, Conversation.last_message_id, Conversation.last_message_type,
-          Conversation.last_message_sealed, Conversation.window_expires_at, Contact.id.label("contact_id"),
-          Contact.wa_id, Contact.phone_e164, Contact.profile_name, Contact.attributes,
-          Contact.labels.label("contact_labels"), Contact.created_at.label("contact_created_at"))
+CONVERSATION_LISTED = ("id", "status", "priority", "labels", "assignee_id", "team_id", "snoozed_until",
+                       "phone_number_id", "opened_at", "last_message_at", "last_message_id", "last_message_type",
+                       "last_message_sealed", "window_expires_at")
+#: What a conversation list shows of the contact, as plain rows (no ORM objects on the hottest read).
+CONTACT_LISTED = (Contact.id.label("contact_id"), Contact.wa_id, Contact.phone_e164, Contact.profile_name,
+                  Contact.attributes, Contact.labels.label("contact_labels"),
+                  Contact.created_at.label("contact_created_at"))
 
 
 async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
                              after: Keyset | None, visible: ColumnElement[bool] | None = None) -> list[Any]:
-    """Most recent activity first; keyset pagination on (last_message_at, id). Rows of ``LISTED``."""
-    query = (select(*LISTED).join(Contact, Contact.id == Conversation.contact_id)
-             .where(*_filter_clauses(tenant_id, f)))
+    """Most recent activity first; keyset pagination on (last_message_at, id). Plain rows.
+
+    The page is cut before contacts are joined (unless the filter searches them), so a filter matching
+    thousands of conversations joins only the page's contacts."""
+    clauses = _filter_clauses(tenant_id, f)
     if visible is not None:
-        query = query.where(visible)
+        clauses.append(visible)
     if after:
         at, last_id = after
-        query = query.where(or_(Conversation.last_message_at < at,
-                                and_(Conversation.last_message_at == at, Conversation.id < last_id)))
-    query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit + 1)
+        clauses.append(or_(Conversation.last_message_at < at,
+                           and_(Conversation.last_message_at == at, Conversation.id < last_id)))
+    newest = (Conversation.last_message_at.desc(), Conversation.id.desc())
+    if f.q:  # the search is on the contact: filter the join itself
+        query = (select(*(Conversation.__table__.c[n] for n in CONVERSATION_LISTED), *CONTACT_LISTED)
+                 .join(Contact, Contact.id == Conversation.contact_id).where(*clauses)
+                 .order_by(*newest).limit(limit + 1))
+        return list(await session.execute(query))
+    page = (select(*(Conversation.__table__.c[n] for n in CONVERSATION_LISTED), Conversation.contact_id)
+            .where(*clauses).order_by(*newest).limit(limit + 1).subquery("page"))
+    query = (select(*(page.c[n] for n in CONVERSATION_LISTED), *CONTACT_LISTED)
+             .join(Contact, Contact.id == page.c.contact_id)
+             .order_by(page.c.last_message_at.desc(), page.c.id.desc()))
     return list(await session.execute(query))
 
 
