@@ -56,30 +56,45 @@ class Inbox:
         self.principal = Principal(self.tenant_id, user_id or uuid.uuid4(), role)
         return self.principal.user_id
 
-    async def receive(self, wa_id: str, body: str | None = "hi", *, at: datetime | None = None, name: str = "Ana",
-                      message_id: str | None = None, tenant_id: uuid.UUID | None = None, **fields: Any) -> str:
-        """What the inbound consumer does with one ``message.received``; returns the wamid."""
-        message_id = message_id or wamid()
-        data: dict[str, Any] = {"wamid": message_id, "phone_number_id": NUMBER, "wa_id": wa_id, "from": wa_id,
-                                "profile_name": name, "timestamp": at or datetime.now(UTC), "type": "text"}
+    def message(self, wa_id: str, body: str | None = "hi", *, at: datetime | None = None, name: str = "Ana",
+                message_id: str | None = None, tenant_id: uuid.UUID | None = None, **fields: Any) -> Envelope:
+        """A ``message.received`` as ingest publishes it."""
+        data: dict[str, Any] = {"wamid": message_id or wamid(), "phone_number_id": NUMBER, "wa_id": wa_id,
+                                "from": wa_id, "profile_name": name, "timestamp": at or datetime.now(UTC),
+                                "type": "text"}
         if body is not None:
             data["text"] = {"body": body}
         data.update(fields)
-        envelope = Envelope.wrap(MessageReceived.model_validate(data), source="/parley/ingest",
-                                 tenant_id=tenant_id or self.tenant_id)
-        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:  # as the consumer runner
-            await self.inbound.record_message(session, envelope)
-        return message_id
+        return Envelope.wrap(MessageReceived.model_validate(data), source="/parley/ingest",
+                             tenant_id=tenant_id or self.tenant_id)
 
-    async def status(self, status: str, *, client_message_id: uuid.UUID | None = None, wamid: str | None = None,
-                     at: datetime | None = None, origin: str = "meta", **fields: Any) -> None:
-        envelope = Envelope.wrap(MessageStatus.model_validate({
+    async def deliver(self, envelopes: list[Envelope]) -> None:
+        """What the inbound consumer does with one fetched batch of a tenant's ``message.received``."""
+        async with self.service.db.unit_of_work(tenant_id=envelopes[0].tenantid) as session:  # as the runner
+            await self.inbound.record_messages(session, envelopes)
+
+    async def receive(self, wa_id: str, body: str | None = "hi", **fields: Any) -> str:
+        """One ``message.received`` delivered on its own; returns the wamid."""
+        envelope = self.message(wa_id, body, **fields)
+        await self.deliver([envelope])
+        return envelope.data["wamid"]
+
+    def status_event(self, status: str, *, client_message_id: uuid.UUID | None = None, wamid: str | None = None,
+                     at: datetime | None = None, origin: str = "meta", **fields: Any) -> Envelope:
+        """A ``message.status`` as ingest (Meta's) or the sender publishes it."""
+        return Envelope.wrap(MessageStatus.model_validate({
             "status": status, "wamid": wamid, "phone_number_id": NUMBER, "recipient_id": "1",
             "timestamp": at or datetime.now(UTC), "origin": origin,
             "biz_opaque_callback_data": str(client_message_id) if client_message_id else None, **fields}),
             source="/parley/ingest", tenant_id=self.tenant_id)
-        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:
-            await self.inbound.record_status(session, envelope)
+
+    async def deliver_statuses(self, envelopes: list[Envelope]) -> None:
+        """What the statuses consumer does with one fetched batch of a tenant's ``message.status``."""
+        async with self.service.db.unit_of_work(tenant_id=envelopes[0].tenantid) as session:
+            await self.inbound.record_statuses(session, envelopes)
+
+    async def status(self, status: str, **fields: Any) -> None:
+        await self.deliver_statuses([self.status_event(status, **fields)])
 
     async def user(self, role: str = "agent", email: str | None = None) -> uuid.UUID:
         """A gateway user (``user.created``) as the users consumer sees it."""

@@ -197,6 +197,14 @@ class TenantCipher:
         """Raises ``DataKeyMissing`` once the tenant's key is shredded, ``CryptoError`` on any mismatch."""
         return _open(await self._data_key(session, tenant_id, create=False), ciphertext, associated_data)
 
+    async def encrypt_many(self, session: AsyncSession, tenant_id: UUID,
+                           items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """Encrypt ``(plaintext, associated_data)`` pairs of one tenant with one key lookup (a batch of rows)."""
+        if not items:
+            return []
+        key = await self._data_key(session, tenant_id, create=True)
+        return [_seal(key, plaintext, associated_data) for plaintext, associated_data in items]
+
     async def decrypt_many(self, session: AsyncSession, tenant_id: UUID,
                            items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
         """Decrypt ``(ciphertext, associated_data)`` pairs of one tenant with one key lookup (a page of rows)."""

@@ -8,13 +8,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from parley.conversation import replies, service
-from parley.conversation.repository import ConversationFilter, Keyset, list_messages
+from parley.conversation import replies, service, views
+from parley.conversation.repository import ConversationFilter, Keyset
 from parley.conversation.schemas import ConversationOut, ConversationPatch, MessageOut, NoteIn, NoteOut, ReplyIn, Status
 from parley.conversation.sealing import Sealer
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.errors import DomainError
-from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
+from parley.kit.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from parley.kit.service import CurrentService, TenantSession
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -58,7 +58,7 @@ async def list_conversations(
     q: Annotated[str | None, Query(max_length=100, description="contact name or phone")] = None,
     stage: Annotated[UUID | None, Query(description="pipeline stage id: conversations whose contact's lead is there")]
     = None,
-) -> Page[ConversationOut]:
+) -> Response:
     assignee_id, unassigned = _assignee(str(principal.user_id) if assignee == "me" else assignee)
     f = ConversationFilter(status=status, assignee_id=assignee_id, unassigned=unassigned, team_id=team,
                            label=label.strip().lower() if label else None, phone_number_id=channel, q=q or None,
@@ -66,7 +66,7 @@ async def list_conversations(
     data, following = await service.list_conversations(session, sealer, principal, f, limit=limit,
                                                        after=keyset(cursor))
     next_cursor = encode_cursor(following[0].isoformat(), following[1]) if following else None
-    return Page(data=data, pagination=PageInfo(limit=limit, has_more=following is not None, next_cursor=next_cursor))
+    return views.page(data, limit=limit, has_more=following is not None, next_cursor=next_cursor)
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, summary="One conversation")
@@ -89,15 +89,10 @@ async def update_conversation(conversation_id: UUID, patch: ConversationPatch, p
 async def get_messages(
     conversation_id: UUID, principal: CurrentPrincipal, session: TenantSession, sealer: Sealing, limit: Limit = 50,
     cursor: str | None = None, direction: Literal["older", "newer"] = "older",
-) -> Page[MessageOut]:
-    await service.require_visible(session, principal, conversation_id)
+) -> Response:
     newer = direction == "newer"
-    rows = await list_messages(session, principal.tenant_id, conversation_id, limit=limit, cursor=keyset(cursor),
-                               newer=newer)
-    more, page = len(rows) > limit, rows[:limit]
-    if not newer:
-        page.reverse()
-    data = await service.messages_out(session, sealer, principal.tenant_id, page)
+    page, data, more = await service.list_messages(session, sealer, principal, conversation_id, limit=limit,
+                                                   cursor=keyset(cursor), newer=newer)
 
     def at(i: int) -> str:
         return encode_cursor(page[i].sent_at.isoformat(), page[i].id)
@@ -107,8 +102,7 @@ async def get_messages(
         next_cursor, prev_cursor = (at(-1) if page and more else None), (at(0) if page and cursor else None)
     else:
         next_cursor, prev_cursor = (at(0) if page and more else None), (at(-1) if page and cursor else None)
-    return Page(data=data, pagination=PageInfo(limit=limit, has_more=more, next_cursor=next_cursor,
-                                               prev_cursor=prev_cursor))
+    return views.page(data, limit=limit, has_more=more, next_cursor=next_cursor, prev_cursor=prev_cursor)
 
 
 @router.post("/{conversation_id}/messages", response_model=MessageOut, status_code=201,

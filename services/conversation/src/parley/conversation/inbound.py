@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope, new_event_id
@@ -19,56 +17,16 @@ from parley.contracts.events.conversations import (
 )
 from parley.contracts.events.messages import MessageReceived, MessageStatus
 from parley.conversation import repository
+from parley.conversation.inbound_bulk import BulkInbound, bulk_capable
 from parley.conversation.models import Contact, Conversation
 from parley.conversation.projections import STATUS_RANK
+from parley.conversation.received import content, e164, media_of, preview
 from parley.conversation.sealing import Sealer, message_context
+from parley.conversation.status_bulk import BulkStatuses, client_message_id
 from parley.kit.eventstore import Append, EventStore
 from parley.kit.telemetry import get_logger
 
 log = get_logger(__name__)
-
-MEDIA_TYPES = {"image", "video", "audio", "document", "sticker"}
-
-
-def e164(wa_id: str) -> str | None:
-    """``wa_id`` as E.164 when it is a possible phone number (WhatsApp ids are digits with the country code)."""
-    try:
-        number = phonenumbers.parse("+" + wa_id.lstrip("+"))
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def preview(message: MessageReceived) -> str:
-    """One line for inbox lists and notifications."""
-    if message.text:
-        return message.text.body[:512]
-    if message.media and message.media.caption:
-        return f"[{message.type}] {message.media.caption}"[:512]
-    if message.interactive and message.interactive.title:
-        return message.interactive.title[:512]
-    if message.button and message.button.text:
-        return message.button.text[:512]
-    if message.system and message.system.body:
-        return message.system.body[:512]
-    return f"[{message.type}]"
-
-
-def _content(message: MessageReceived) -> dict[str, Any]:
-    typed = message.model_dump(mode="json", exclude_none=True, include={
-        "text", "media", "location", "contacts", "interactive", "button", "order", "system", "context", "referral",
-        "errors"})
-    return {k: v for k, v in typed.items() if v not in ([], None)}
-
-
-def _media(message: MessageReceived) -> dict[str, Any] | None:
-    """Media id and metadata stay readable (no caption): enough to fetch the file from Meta later."""
-    if message.media is None:
-        return None
-    return message.media.model_dump(mode="json", exclude_none=True, exclude={"caption"})
-
 
 @dataclass
 class Opened:
@@ -87,15 +45,38 @@ class Inbound:
     def __init__(self, store: EventStore, sealer: Sealer) -> None:
         self.store = store
         self.sealer = sealer
+        self.bulk = BulkInbound(store, sealer)
+        self.statuses = BulkStatuses(store)
+
+    async def record_messages(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
+        """A batch of one tenant's messages (offset order): runs of plain messages in bulk, the rest one by one.
+
+        A tenant with agents to auto-assign goes one by one: round robin reads the assignments made before."""
+        tenant_id = envelopes[0].tenantid
+        if tenant_id is None:
+            return
+        messages = [_received(envelope) for envelope in envelopes]
+        one_by_one = await repository.auto_assigns(session, tenant_id)
+        run: list[MessageReceived] = []
+        for message in messages:
+            if not one_by_one and bulk_capable(message):
+                run.append(message)
+                continue
+            if run:
+                await self.bulk.record(session, tenant_id, run)
+                run = []
+            session.expire_all()  # rows the bulk statements changed are read afresh
+            await self._record(session, tenant_id, message)
+        if run:
+            await self.bulk.record(session, tenant_id, run)
 
     async def record_message(self, session: AsyncSession, envelope: Envelope) -> None:
         """Put a customer's message on its conversation's timeline (opening or reopening it); duplicates change
         nothing."""
-        message = envelope.payload()
-        assert isinstance(message, MessageReceived)
-        tenant_id = envelope.tenantid
-        if tenant_id is None:
-            return
+        if envelope.tenantid is not None:
+            await self._record(session, envelope.tenantid, _received(envelope))
+
+    async def _record(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived) -> None:
         if message.type == "reaction" and message.reaction is not None:
             await self._react(session, tenant_id, message)
             return
@@ -111,14 +92,21 @@ class Inbound:
         conversation_id, version = opened.conversation_id, opened.version
         appends += opened.appends
         message_id = new_event_id()
-        sealed = await self.sealer.seal(session, tenant_id, {"text": preview(message), "content": _content(message)},
+        sealed = await self.sealer.seal(session, tenant_id, {"text": preview(message), "content": content(message)},
                                         message_context(message_id))
         appends.append(Append(ConversationMessageAdded(
             conversation_id=conversation_id, message_id=message_id, wa_id=wa_id, direction="inbound",
-            wamid=message.wamid, type=message.type, sent_at=message.timestamp, media=_media(message),
+            wamid=message.wamid, type=message.type, sent_at=message.timestamp, media=media_of(message),
             reply_to_wamid=message.context.id if message.context else None, profile_name=message.profile_name,
             sealed_body=sealed, assignee_id=opened.assignee_id, team_id=opened.team_id,
         ), "conversation", str(conversation_id), version + len(opened.appends), tenant_id))
+        parked = await repository.parked_reactions(session, tenant_id, [message.wamid])
+        if parked:  # reactions that came before this message: the newest is attached now
+            appends.append(Append(ConversationMessageUpdated(
+                conversation_id=conversation_id, message_id=message_id, wa_id=wa_id, wamid=message.wamid,
+                reaction=parked[-1].emoji or None, changed=["reaction"], at=parked[-1].reacted_at,
+                assignee_id=opened.assignee_id, team_id=opened.team_id),
+                "conversation", str(conversation_id), version + len(opened.appends) + 1, tenant_id))
         await self.store.record_many(session, appends)
 
     async def _contact(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived,
@@ -171,7 +159,7 @@ class Inbound:
         assert message.reaction is not None
         target = await repository.message_by(session, tenant_id, wamid=message.reaction.message_id)
         if target is None:
-            log.warning("reaction to an unknown message ignored", wamid=message.reaction.message_id)
+            await self._park(session, tenant_id, message)
             return
         emoji = message.reaction.emoji or None
         if target.reaction_at is not None and (target.reaction_at > message.timestamp or (
@@ -186,6 +174,16 @@ class Inbound:
             aggregate_type="conversation", aggregate_id=str(conversation.id), expected_version=conversation.version,
             tenant_id=tenant_id)
 
+    async def _park(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived) -> None:
+        """The target has not arrived yet (Meta guarantees no order): keep the reaction until it does."""
+        assert message.reaction is not None
+        if await repository.reaction_parked(session, tenant_id, message.wamid):
+            return  # Meta delivered this reaction again
+        await self.store.record_internal(session, "conversation.reaction-parked", {
+            "reaction_wamid": message.wamid, "target_wamid": message.reaction.message_id, "wa_id": message.wa_id,
+            "emoji": message.reaction.emoji or None, "reacted_at": message.timestamp.isoformat()},
+            aggregate_type="reaction", aggregate_id=message.wamid, expected_version=0, tenant_id=tenant_id)
+
     async def _change_number(self, session: AsyncSession, tenant_id: UUID, message: MessageReceived) -> None:
         assert message.system is not None and message.system.wa_id
         new_wa_id = message.system.wa_id
@@ -199,6 +197,10 @@ class Inbound:
             aggregate_type="contact", aggregate_id=str(old.id), expected_version=old.version, tenant_id=tenant_id)
         session.expire_all()
 
+    async def record_statuses(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
+        """A batch of one tenant's statuses (offset order), in bulk: the same events as one by one."""
+        await self.statuses.record(session, envelopes)
+
     async def record_status(self, session: AsyncSession, envelope: Envelope) -> None:
         """Move an outbound message's status forward (never back; ``failed`` is final)."""
         status = envelope.payload()
@@ -206,7 +208,7 @@ class Inbound:
         tenant_id = envelope.tenantid
         if tenant_id is None or status.status not in STATUS_RANK:
             return
-        message = await repository.message_by(session, tenant_id, client_message_id=_client_message_id(status))
+        message = await repository.message_by(session, tenant_id, client_message_id=client_message_id(status))
         if message is None and status.wamid:
             message = await repository.message_by(session, tenant_id, wamid=status.wamid)
         if message is None or message.direction != "outbound":
@@ -227,10 +229,7 @@ class Inbound:
             tenant_id=tenant_id)
 
 
-def _client_message_id(status: MessageStatus) -> UUID | None:
-    if status.client_message_id is not None:
-        return status.client_message_id
-    try:
-        return UUID(status.biz_opaque_callback_data) if status.biz_opaque_callback_data else None
-    except ValueError:
-        return None
+def _received(envelope: Envelope) -> MessageReceived:
+    message = envelope.payload()
+    assert isinstance(message, MessageReceived)
+    return message

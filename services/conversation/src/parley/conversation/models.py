@@ -107,6 +107,22 @@ class Message(Base):
     )
 
 
+class ParkedReaction(Base):
+    """A customer's reaction that arrived before the message it targets (Meta guarantees no order): kept until
+    the target arrives, then attached to it."""
+
+    __tablename__ = "parked_reactions"
+
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
+    reaction_wamid: Mapped[str] = mapped_column(String(256), primary_key=True)
+    target_wamid: Mapped[str] = mapped_column(String(256))
+    wa_id: Mapped[str] = mapped_column(String(32))
+    emoji: Mapped[str | None] = mapped_column(String(32))
+    reacted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_parked_reactions_target", "tenant_id", "target_wamid"),)
+
+
 class Note(Base):
     __tablename__ = "notes"
 
@@ -155,5 +171,5 @@ class TeamMember(Base):
     __table_args__ = (Index("ix_team_members_tenant_user", "tenant_id", "user_id"),)
 
 
-PROJECTIONS = [Message.__table__, Note.__table__, Conversation.__table__, Contact.__table__, Agent.__table__,
-               TeamMember.__table__, Team.__table__]
+PROJECTIONS = [Message.__table__, ParkedReaction.__table__, Note.__table__, Conversation.__table__, Contact.__table__,
+               Agent.__table__, TeamMember.__table__, Team.__table__]

@@ -20,7 +20,7 @@ from parley.contracts.events.conversations import (
     ConversationOpened,
     ConversationUpdated,
 )
-from parley.conversation.models import Agent, Contact, Conversation, Message, Note, Team, TeamMember
+from parley.conversation.models import Agent, Contact, Conversation, Message, Note, ParkedReaction, Team, TeamMember
 from parley.conversation.sealing import unb64
 
 #: WhatsApp's customer service window: free-form replies are allowed this long after the customer writes.
@@ -158,8 +158,20 @@ async def _message_updated(session: AsyncSession, envelope: Envelope) -> None:
     if "reaction" in changed:
         newer = and_(target, func.coalesce(Message.reaction_at, EPOCH) <= updated.at)
         await session.execute(update(Message).where(newer).values(reaction=updated.reaction, reaction_at=updated.at))
+        if updated.wamid:  # reactions parked before their target arrived are attached now
+            await session.execute(delete(ParkedReaction).where(ParkedReaction.tenant_id == envelope.tenantid,
+                                                               ParkedReaction.target_wamid == updated.wamid))
     await session.execute(update(Conversation).where(Conversation.id == updated.conversation_id)
                           .values(version=Conversation.version + 1))
+
+
+async def _reaction_parked(session: AsyncSession, envelope: Envelope) -> None:
+    """Internal: a reaction whose target message has not arrived yet."""
+    data = envelope.data
+    await session.execute(insert(ParkedReaction).values(
+        tenant_id=envelope.tenantid, reaction_wamid=data["reaction_wamid"], target_wamid=data["target_wamid"],
+        wa_id=data["wa_id"], emoji=data.get("emoji"), reacted_at=datetime.fromisoformat(data["reacted_at"]))
+        .on_conflict_do_nothing())
 
 
 async def _note_added(session: AsyncSession, envelope: Envelope) -> None:
@@ -227,6 +239,7 @@ PROJECTORS: dict[str, Apply] = {
     "conversation.updated": _conversation_updated,
     "conversation.message-added": _message_added,
     "conversation.message-updated": _message_updated,
+    "conversation.reaction-parked": _reaction_parked,
     "conversation.note-added": _note_added,
     "agent.synced": _agent_synced,
     "agent.removed": _agent_removed,

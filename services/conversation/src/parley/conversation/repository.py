@@ -11,7 +11,16 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversation.crm_models import PipelineLead
-from parley.conversation.models import Agent, Contact, Conversation, Message, Note, Team, TeamMember
+from parley.conversation.models import (
+    Agent,
+    Contact,
+    Conversation,
+    Message,
+    Note,
+    ParkedReaction,
+    Team,
+    TeamMember,
+)
 
 Keyset = tuple[datetime, UUID]
 
@@ -60,6 +69,63 @@ async def message_by(session: AsyncSession, tenant_id: UUID, *, wamid: str | Non
     else:
         return None
     return await session.scalar(query)
+
+
+# -- bulk reads of the batch consumers (plain rows, locked where events are appended) ----------------------------
+
+
+async def known_wamids(session: AsyncSession, tenant_id: UUID, wamids: list[str]) -> set[str]:
+    rows = await session.scalars(select(Message.wamid).where(Message.tenant_id == tenant_id,
+                                                             Message.wamid.in_(wamids)))
+    return set(rows)
+
+
+async def message_ids_by_wamid(session: AsyncSession, tenant_id: UUID, wamids: list[str]) -> dict[str, UUID]:
+    if not wamids:
+        return {}
+    rows = await session.execute(select(Message.wamid, Message.id).where(Message.tenant_id == tenant_id,
+                                                                         Message.wamid.in_(wamids)))
+    return {wamid: message_id for wamid, message_id in rows}
+
+
+async def lock_contacts(session: AsyncSession, tenant_id: UUID, wa_ids: list[str]) -> list[Any]:
+    """The contacts with these numbers, locked in id order (their events are appended)."""
+    return list(await session.execute(select(Contact.id, Contact.wa_id, Contact.profile_name, Contact.version)
+                                      .where(Contact.tenant_id == tenant_id, Contact.wa_id.in_(wa_ids))
+                                      .order_by(Contact.id).with_for_update()))
+
+
+async def lock_conversations_of(session: AsyncSession, tenant_id: UUID, contact_ids: list[UUID]) -> list[Any]:
+    """The contacts' conversations (every number), locked in id order."""
+    if not contact_ids:
+        return []
+    return list(await session.execute(select(Conversation.__table__)
+                                      .where(Conversation.tenant_id == tenant_id,
+                                             Conversation.contact_id.in_(contact_ids))
+                                      .order_by(Conversation.id).with_for_update()))
+
+
+async def auto_assigns(session: AsyncSession, tenant_id: UUID) -> bool:
+    """Whether any agent of the tenant could take a new conversation (else ``next_agent`` finds nobody)."""
+    query = select(Agent.user_id).where(Agent.tenant_id == tenant_id, Agent.available.is_(True),
+                                        Agent.status == "active", Agent.max_open > 0).limit(1)
+    return await session.scalar(query) is not None
+
+
+async def parked_reactions(session: AsyncSession, tenant_id: UUID, target_wamids: list[str]) -> list[Any]:
+    """Reactions waiting for these messages, oldest first."""
+    if not target_wamids:
+        return []
+    return list(await session.execute(select(ParkedReaction.__table__)
+                                      .where(ParkedReaction.tenant_id == tenant_id,
+                                             ParkedReaction.target_wamid.in_(target_wamids))
+                                      .order_by(ParkedReaction.reacted_at, ParkedReaction.reaction_wamid)))
+
+
+async def reaction_parked(session: AsyncSession, tenant_id: UUID, reaction_wamid: str) -> bool:
+    found = await session.scalar(select(ParkedReaction.reaction_wamid).where(
+        ParkedReaction.tenant_id == tenant_id, ParkedReaction.reaction_wamid == reaction_wamid))
+    return found is not None
 
 
 async def lock_conversation(session: AsyncSession, tenant_id: UUID, conversation_id: UUID) -> Conversation | None:
@@ -125,20 +191,40 @@ def contact_visibility(visible: ColumnElement[bool] | None) -> ColumnElement[boo
     return exists().where(Conversation.tenant_id == Contact.tenant_id, Conversation.contact_id == Contact.id, visible)
 
 
+CONVERSATION_LISTED = ("id", "status", "priority", "labels", "assignee_id", "team_id", "snoozed_until",
+                       "phone_number_id", "opened_at", "last_message_at", "last_message_id", "last_message_type",
+                       "last_message_sealed", "window_expires_at")
+#: What a conversation list shows of the contact, as plain rows (no ORM objects on the hottest read).
+CONTACT_LISTED = (Contact.id.label("contact_id"), Contact.wa_id, Contact.phone_e164, Contact.profile_name,
+                  Contact.attributes, Contact.labels.label("contact_labels"),
+                  Contact.created_at.label("contact_created_at"))
+
+
 async def list_conversations(session: AsyncSession, tenant_id: UUID, f: ConversationFilter, *, limit: int,
-                             after: Keyset | None, visible: ColumnElement[bool] | None = None,
-                             ) -> list[tuple[Conversation, Contact]]:
-    """Most recent activity first; keyset pagination on (last_message_at, id)."""
-    query = (select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
-             .where(*_filter_clauses(tenant_id, f)))
+                             after: Keyset | None, visible: ColumnElement[bool] | None = None) -> list[Any]:
+    """Most recent activity first; keyset pagination on (last_message_at, id). Plain rows.
+
+    The page is cut before contacts are joined (unless the filter searches them), so a filter matching
+    thousands of conversations joins only the page's contacts."""
+    clauses = _filter_clauses(tenant_id, f)
     if visible is not None:
-        query = query.where(visible)
+        clauses.append(visible)
     if after:
         at, last_id = after
-        query = query.where(or_(Conversation.last_message_at < at,
-                                and_(Conversation.last_message_at == at, Conversation.id < last_id)))
-    query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit + 1)
-    return [(row[0], row[1]) for row in await session.execute(query)]
+        clauses.append(or_(Conversation.last_message_at < at,
+                           and_(Conversation.last_message_at == at, Conversation.id < last_id)))
+    newest = (Conversation.last_message_at.desc(), Conversation.id.desc())
+    if f.q:  # the search is on the contact: filter the join itself
+        query = (select(*(Conversation.__table__.c[n] for n in CONVERSATION_LISTED), *CONTACT_LISTED)
+                 .join(Contact, Contact.id == Conversation.contact_id).where(*clauses)
+                 .order_by(*newest).limit(limit + 1))
+        return list(await session.execute(query))
+    page = (select(*(Conversation.__table__.c[n] for n in CONVERSATION_LISTED), Conversation.contact_id)
+            .where(*clauses).order_by(*newest).limit(limit + 1).subquery("page"))
+    query = (select(*(page.c[n] for n in CONVERSATION_LISTED), *CONTACT_LISTED)
+             .join(Contact, Contact.id == page.c.contact_id)
+             .order_by(page.c.last_message_at.desc(), page.c.id.desc()))
+    return list(await session.execute(query))
 
 
 async def conversation_with_contact(session: AsyncSession, tenant_id: UUID, conversation_id: UUID,
@@ -160,11 +246,15 @@ async def conversation_visible(session: AsyncSession, tenant_id: UUID, conversat
 
 
 async def list_messages(session: AsyncSession, tenant_id: UUID, conversation_id: UUID, *, limit: int,
-                        cursor: Keyset | None, newer: bool) -> list[Any]:
+                        cursor: Keyset | None, newer: bool, visible: ColumnElement[bool] | None = None) -> list[Any]:
     """``newer``: oldest first after the cursor; else newest first before it (the latest page without one).
 
-    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read."""
+    Plain rows (attribute access like a ``Message``), not ORM objects: this is the hottest read. ``visible``
+    (an agent's) is checked in the same statement: no row when the conversation is not theirs."""
     query = select(Message.__table__).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+    if visible is not None:
+        query = query.where(exists().where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id,
+                                           visible))
     key = (Message.sent_at, Message.id)
     if newer:
         if cursor:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import new_event_id
 from parley.contracts.events.conversations import ConversationNoteAdded, ConversationUpdated
-from parley.conversation import repository
+from parley.conversation import repository, views
 from parley.conversation.models import Contact, Conversation, Message
 from parley.conversation.repository import ConversationFilter, Keyset
 from parley.conversation.schemas import (
@@ -82,14 +82,31 @@ async def messages_out(session: AsyncSession, sealer: Sealer, tenant_id: UUID,
 
 
 async def list_conversations(session: AsyncSession, sealer: Sealer, principal: Principal, f: ConversationFilter,
-                             *, limit: int, after: Keyset | None) -> tuple[list[ConversationOut], Keyset | None]:
-    """A page of conversations and the keyset of the next page (``None`` on the last)."""
+                             *, limit: int, after: Keyset | None) -> tuple[list[dict[str, Any]], Keyset | None]:
+    """A page of conversations (``ConversationOut`` as JSON-ready dicts) and the keyset of the next page (``None``
+    on the last)."""
     visible = await visibility(session, principal)
     rows = await repository.list_conversations(session, principal.tenant_id, f, limit=limit, after=after,
                                                visible=visible)
     page = rows[:limit]
-    following = (page[-1][0].last_message_at, page[-1][0].id) if len(rows) > limit else None
-    return await conversations_out(session, sealer, principal.tenant_id, page), following
+    following = (page[-1].last_message_at, page[-1].id) if len(rows) > limit else None
+    return await views.conversations(session, sealer, principal.tenant_id, page), following
+
+
+async def list_messages(session: AsyncSession, sealer: Sealer, principal: Principal, conversation_id: UUID, *,
+                        limit: int, cursor: Keyset | None, newer: bool) -> tuple[list[Any], list[dict[str, Any]], bool]:
+    """A page of the timeline in WhatsApp order: its rows, their ``MessageOut`` dicts, and whether more follow.
+
+    404 unless the caller may see the conversation; agents' visibility is checked by the page's own query."""
+    visible = await visibility(session, principal)
+    rows = await repository.list_messages(session, principal.tenant_id, conversation_id, limit=limit, cursor=cursor,
+                                          newer=newer, visible=visible)
+    if not rows and not await repository.conversation_visible(session, principal.tenant_id, conversation_id, visible):
+        raise NotFound("no such conversation")
+    more, page = len(rows) > limit, rows[:limit]
+    if not newer:
+        page.reverse()
+    return page, await views.messages(session, sealer, principal.tenant_id, page), more
 
 
 async def get_conversation(session: AsyncSession, sealer: Sealer, principal: Principal,

@@ -16,9 +16,9 @@ def subscriptions(store: EventStore, inbound: Inbound) -> list[Subscription]:
         await directory.sync_user(session, store, envelope)
 
     return [
-        Subscription("conversation.inbound", ("message.received",), inbound.record_message,
+        Subscription("conversation.inbound", ("message.received",), batch_handler=inbound.record_messages,
                      event_types=frozenset({"message.received"})),
-        Subscription("conversation.statuses", ("message.status",), inbound.record_status,
+        Subscription("conversation.statuses", ("message.status",), batch_handler=inbound.record_statuses,
                      event_types=frozenset({"message.status"})),
         Subscription("conversation.users", ("user.changed",), users,
                      event_types=frozenset({"user.created", "user.updated", "user.removed"})),
