@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.gateway.access import API_KEY_ROLE, Grant
 from parley.gateway.runtime import GatewayRuntime
@@ -80,7 +82,16 @@ async def authenticated(request: Request, runtime: Annotated[GatewayRuntime, Dep
     return caller
 
 
+async def caller_unit_of_work(request: Request, caller: Annotated[Caller, Depends(authenticated)]
+                              ) -> AsyncIterator[AsyncSession]:
+    """The request's transaction, scoped to the authenticated caller's tenant (row-level security)."""
+    async with request.app.state.service.db.unit_of_work(tenant_id=caller.principal.tenant_id) as session:
+        yield session
+
+
 Runtime = Annotated[GatewayRuntime, Depends(get_runtime)]
 Issuer = Annotated[TokenIssuer, Depends(get_token_issuer)]
 UpstreamServices = Annotated[Upstreams, Depends(get_upstreams)]
 AuthenticatedCaller = Annotated[Caller, Depends(authenticated)]
+# scope="function": committed before the response is sent, as the kit's Session.
+CallerSession = Annotated[AsyncSession, Depends(caller_unit_of_work, scope="function")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from parley.gateway import invitations, service, sessions
-from parley.gateway.dependencies import AuthenticatedCaller, Issuer, Runtime
+from parley.gateway.dependencies import AuthenticatedCaller, CallerSession, Issuer, Runtime
 from parley.gateway.schemas import (
     AcceptInvitationRequest,
     ErrorResponse,
@@ -59,14 +59,15 @@ async def refresh(body: RefreshRequest, runtime: Runtime) -> LoginResponse:
             tokens = await sessions.refresh(session, runtime.issuer, body.refresh_token,
                                             refresh_ttl_seconds=runtime.settings.refresh_token_ttl_seconds)
     except sessions.RefreshTokenReused as reused:
-        async with db.unit_of_work() as session:  # committed although the request fails
+        async with db.unit_of_work(tenant_id=reused.tenant_id) as session:  # committed although the request fails
             await sessions.revoke_family(session, reused.family_id)
         raise
     return _response(tokens)
 
 
 @router.post("/v1/auth/logout", status_code=204, summary="Revoke this access token and the session's refresh token")
-async def logout(body: LogoutRequest, caller: AuthenticatedCaller, session: Session, runtime: Runtime) -> Response:
+async def logout(body: LogoutRequest, caller: AuthenticatedCaller, session: CallerSession,
+                 runtime: Runtime) -> Response:
     if caller.claims is not None:
         await runtime.revoke_access_token(caller.claims["jti"], int(caller.claims["exp"]))
         await sessions.logout(session, body.refresh_token, caller.principal.user_id)

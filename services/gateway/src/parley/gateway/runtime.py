@@ -62,7 +62,7 @@ class GatewayRuntime:
         return self.store
 
     async def _load_tenant(self, tenant_id: UUID) -> TenantState | None:
-        async with self.database().unit_of_work() as session:
+        async with self.database().unit_of_work(tenant_id=tenant_id) as session:
             tenant = await repository.get_tenant(session, tenant_id)
             if tenant is None:
                 return None
@@ -70,7 +70,8 @@ class GatewayRuntime:
 
     async def api_key(self, presented: str) -> ApiKey:
         """The live key ``presented`` is; Unauthorized for unknown or revoked keys."""
-        async with self.database().unit_of_work() as session:
+        # System scope for this one lookup: the key is what tells which tenant the request belongs to.
+        async with self.database().unit_of_work(system=True) as session:
             key = await repository.find_api_key(session, secret_hash(presented))
         if key is None or key.revoked_at is not None:
             raise Unauthorized("the API key is invalid or revoked", code="invalid_api_key")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from parley.gateway import api_keys, invitations, repository, service
 from parley.gateway.access import authorize, rule_for
-from parley.gateway.dependencies import AuthenticatedCaller, Caller, Runtime
+from parley.gateway.dependencies import AuthenticatedCaller, Caller, CallerSession, Runtime
 from parley.gateway.endpoints import ERRORS
 from parley.gateway.models import ApiKey, User
 from parley.gateway.schemas import (
@@ -25,7 +25,6 @@ from parley.gateway.schemas import (
 )
 from parley.kit.errors import Forbidden, NotFound
 from parley.kit.pagination import InvalidCursor, Page, PageInfo, decode_cursor, encode_cursor
-from parley.kit.service import Session
 
 router = APIRouter(responses=ERRORS)
 
@@ -62,7 +61,7 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
 
 
 @router.get("/v1/tenant", tags=["tenant"], summary="The caller's tenant: plan, limits, features, status")
-async def get_tenant(caller: TenantReader, session: Session) -> TenantOut:
+async def get_tenant(caller: TenantReader, session: CallerSession) -> TenantOut:
     tenant = await repository.get_tenant(session, caller.principal.tenant_id)
     if tenant is None:
         raise NotFound("no such tenant", code="tenant_not_found")
@@ -70,7 +69,7 @@ async def get_tenant(caller: TenantReader, session: Session) -> TenantOut:
 
 
 @router.get("/v1/users", tags=["users"], summary="The tenant's users, by e-mail (cursor-paginated)")
-async def list_users(caller: UsersCaller, session: Session, cursor: str | None = Query(None, max_length=512),
+async def list_users(caller: UsersCaller, session: CallerSession, cursor: str | None = Query(None, max_length=512),
                      limit: int = Query(50, ge=1, le=200)) -> Page[UserOut]:
     after = None
     if cursor:
@@ -87,12 +86,12 @@ async def list_users(caller: UsersCaller, session: Session, cursor: str | None =
 
 
 @router.get("/v1/users/{user_id}", tags=["users"], summary="One user of the tenant")
-async def get_user(user_id: UUID, caller: UsersCaller, session: Session) -> UserOut:
+async def get_user(user_id: UUID, caller: UsersCaller, session: CallerSession) -> UserOut:
     return _user_out(await service.get_user(session, caller.principal.tenant_id, user_id))
 
 
 @router.patch("/v1/users/{user_id}", tags=["users"], summary="Change a user's role, name or status")
-async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, session: Session,
+async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, session: CallerSession,
                       runtime: Runtime) -> UserOut:
     user = await service.update_user(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                                      actor_role=caller.principal.role, user_id=user_id, role=body.role,
@@ -103,7 +102,7 @@ async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, sessi
 
 
 @router.delete("/v1/users/{user_id}", tags=["users"], status_code=204, summary="Remove a user from the tenant")
-async def remove_user(user_id: UUID, caller: UsersCaller, session: Session, runtime: Runtime) -> Response:
+async def remove_user(user_id: UUID, caller: UsersCaller, session: CallerSession, runtime: Runtime) -> Response:
     await service.remove_user(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                               actor_role=caller.principal.role, user_id=user_id)
     await runtime.revoke_user_tokens(user_id)
@@ -112,7 +111,7 @@ async def remove_user(user_id: UUID, caller: UsersCaller, session: Session, runt
 
 @router.post("/v1/invitations", tags=["users"], status_code=201,
              summary="Invite someone by e-mail; the token is returned to hand over (no e-mail is sent)")
-async def invite(body: InvitationRequest, caller: InvitationsCaller, session: Session,
+async def invite(body: InvitationRequest, caller: InvitationsCaller, session: CallerSession,
                  runtime: Runtime) -> InvitationOut:
     issued = await invitations.invite(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                                       invited_by=caller.principal.user_id, inviter_role=caller.principal.role,
@@ -127,13 +126,13 @@ async def invite(body: InvitationRequest, caller: InvitationsCaller, session: Se
 
 
 @router.get("/v1/api-keys", tags=["api keys"], summary="The tenant's API keys (never their secrets)")
-async def list_api_keys(caller: ApiKeysCaller, session: Session) -> list[ApiKeyOut]:
+async def list_api_keys(caller: ApiKeysCaller, session: CallerSession) -> list[ApiKeyOut]:
     return [_key_out(key) for key in await repository.list_api_keys(session, caller.principal.tenant_id)]
 
 
 @router.post("/v1/api-keys", tags=["api keys"], status_code=201,
              summary="Create an API key with scopes; the secret is shown once")
-async def create_api_key(body: ApiKeyRequest, caller: ApiKeysCaller, session: Session,
+async def create_api_key(body: ApiKeyRequest, caller: ApiKeysCaller, session: CallerSession,
                          runtime: Runtime) -> NewApiKeyOut:
     issued = await api_keys.create(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                                    created_by=caller.principal.user_id, name=body.name, scopes=body.scopes,
@@ -142,7 +141,7 @@ async def create_api_key(body: ApiKeyRequest, caller: ApiKeysCaller, session: Se
 
 
 @router.delete("/v1/api-keys/{api_key_id}", tags=["api keys"], status_code=204, summary="Revoke an API key")
-async def revoke_api_key(api_key_id: UUID, caller: ApiKeysCaller, session: Session, runtime: Runtime) -> Response:
+async def revoke_api_key(api_key_id: UUID, caller: ApiKeysCaller, session: CallerSession, runtime: Runtime) -> Response:
     await api_keys.revoke(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                           api_key_id=api_key_id)
     return Response(status_code=204)
