@@ -29,7 +29,8 @@ async def _account_with_everything(http: httpx.AsyncClient) -> Account:
     invited = await http.post("/v1/invitations", headers=owner.headers,
                               json={"email": f"agent-{uuid.uuid4().hex[:8]}@example.com", "role": "agent"})
     assert invited.status_code == 201, invited.text
-    key = await http.post("/v1/api-keys", headers=owner.headers, json={"name": "sync", "scopes": ["conversations:read"]})
+    key = await http.post("/v1/api-keys", headers=owner.headers,
+                          json={"name": "sync", "scopes": ["conversations:read"]})
     assert key.status_code == 201, key.text
     again = await http.post("/v1/auth/login", json={"email": owner.credentials.email,
                                                      "password": owner.credentials.password})

@@ -63,7 +63,7 @@ async def suspend(gateway: Service, args: list[str]) -> str:
     async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
         await service.change_tenant_status(session, gateway.store, tenant_id, "suspended",
                                            reason=" ".join(args[1:]) or None)
-    await _runtime(gateway).tenants.invalidate(tenant_id)
+    await _runtime(gateway).tenant_status_changed(tenant_id, "suspended")
     return f"gateway: tenant {tenant_id} suspended"
 
 
@@ -73,7 +73,7 @@ async def reactivate(gateway: Service, args: list[str]) -> str:
     await gateway.migrate()
     async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
         await service.change_tenant_status(session, gateway.store, tenant_id, "active")
-    await _runtime(gateway).tenants.invalidate(tenant_id)
+    await _runtime(gateway).tenant_status_changed(tenant_id, "active")
     return f"gateway: tenant {tenant_id} active"
 
 

@@ -15,7 +15,6 @@ from parley.gateway.tenant_state import TenantState
 from parley.gateway.tokens import TokenIssuer
 from parley.gateway.upstreams import Upstreams
 from parley.kit.auth import Principal, bearer_token
-from parley.kit.errors import Unauthorized
 
 API_KEY_PREFIX = "pk_"
 #: Tokens the gateway mints to forward an API key's request live just long enough for that request.
@@ -71,8 +70,7 @@ async def authenticated(request: Request, runtime: Annotated[GatewayRuntime, Dep
         caller = await _api_key_caller(runtime, token)
     else:
         claims = runtime.issuer.claims(token)
-        if await runtime.is_revoked(claims["jti"], claims["sub"]):
-            raise Unauthorized("the access token was revoked (logged out, or the user removed)", code="token_revoked")
+        await runtime.revocation_check.check(claims)
         principal = runtime.issuer.principal(claims)
         tenant = await runtime.tenants.require_active(principal.tenant_id)
         caller = Caller(principal, Grant(), tenant, f"Bearer {token}", claims)

@@ -49,12 +49,14 @@ class RefreshTokenReused(Unauthorized):
 
 async def _start_or_continue(session: AsyncSession, issuer: TokenIssuer, user: User, *, ttl_seconds: int,
                              family_id: UUID | None = None) -> SessionTokens:
-    now = datetime.now(UTC)
+    now, family_id = datetime.now(UTC), family_id or uuid.uuid4()
     refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await repository.insert_refresh_token(session, token_id=uuid.uuid4(), family_id=family_id or uuid.uuid4(),
+    await repository.insert_refresh_token(session, token_id=uuid.uuid4(), family_id=family_id,
                                           tenant_id=user.tenant_id, user_id=user.id, token_hash=secret_hash(refresh),
                                           expires_at=now + timedelta(seconds=ttl_seconds), now=now)
-    access = issuer.issue(user_id=user.id, tenant_id=user.tenant_id, role=user.role, now=now)
+    # ``sid``: the session (refresh-token family), so revoking it refuses all its access tokens everywhere.
+    access = issuer.issue(user_id=user.id, tenant_id=user.tenant_id, role=user.role, now=now,
+                          extra={"sid": str(family_id)})
     return SessionTokens(access, issuer.ttl_seconds, refresh, ttl_seconds)
 
 
@@ -125,8 +127,10 @@ async def revoke_family(session: AsyncSession, family_id: UUID) -> None:
     await repository.revoke_refresh_family(session, family_id, datetime.now(UTC))
 
 
-async def logout(session: AsyncSession, presented: str | None, user_id: UUID) -> None:
-    """Revoke the session of ``presented`` (when it is the caller's)."""
+async def logout(session: AsyncSession, presented: str | None, user_id: UUID, session_id: str | None) -> None:
+    """Revoke the caller's session: the access token's own (``sid``) and that of ``presented`` when it is theirs."""
+    if session_id:
+        await revoke_family(session, UUID(session_id))
     if not presented:
         return
     token = await repository.claim_refresh_token(session, secret_hash(presented))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from parley.gateway import api_keys, invitations, repository, service
 from parley.gateway.access import authorize, rule_for
+from parley.gateway.created_once import IdempotencyKey, respond_once
 from parley.gateway.dependencies import AuthenticatedCaller, Caller, CallerSession, Runtime
 from parley.gateway.endpoints import ERRORS
 from parley.gateway.models import ApiKey, User
@@ -48,6 +49,11 @@ TenantReader = Annotated[Caller, Depends(allowed("/v1/tenant"))]
 UsersCaller = Annotated[Caller, Depends(allowed("/v1/users"))]
 InvitationsCaller = Annotated[Caller, Depends(allowed("/v1/invitations"))]
 ApiKeysCaller = Annotated[Caller, Depends(allowed("/v1/api-keys"))]
+
+
+def _caller_scope(caller: Caller) -> str:
+    """Idempotency keys are the caller's own, as on forwarded requests."""
+    return f"{caller.principal.tenant_id}:{caller.principal.user_id}"
 
 
 def _user_out(user: User) -> UserOut:
@@ -102,27 +108,33 @@ async def update_user(user_id: UUID, body: UserPatch, caller: UsersCaller, sessi
 
 
 @router.delete("/v1/users/{user_id}", tags=["users"], status_code=204, summary="Remove a user from the tenant")
-async def remove_user(user_id: UUID, caller: UsersCaller, session: CallerSession, runtime: Runtime) -> Response:
+async def remove_user(user_id: UUID, caller: UsersCaller, session: CallerSession,
+                      runtime: Runtime) -> Response:
     await service.remove_user(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                               actor_role=caller.principal.role, user_id=user_id)
     await runtime.revoke_user_tokens(user_id)
     return Response(status_code=204)
 
 
-@router.post("/v1/invitations", tags=["users"], status_code=201,
+@router.post("/v1/invitations", tags=["users"], status_code=201, response_model=InvitationOut,
              summary="Invite someone by e-mail; the token is returned to hand over (no e-mail is sent)")
-async def invite(body: InvitationRequest, caller: InvitationsCaller, session: CallerSession,
-                 runtime: Runtime) -> InvitationOut:
-    issued = await invitations.invite(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
-                                      invited_by=caller.principal.user_id, inviter_role=caller.principal.role,
-                                      email=body.email, role=body.role,
-                                      ttl_seconds=runtime.settings.invitation_ttl_seconds)
-    mailer = runtime.mailer
-    if mailer.enabled:  # sent before the commit: a failed delivery creates nothing
-        await mailer.send(to=issued.email, role=issued.role, token=issued.token, expires_at=issued.expires_at)
-    return InvitationOut(id=issued.invitation_id, email=issued.email, role=issued.role,  # type: ignore[arg-type]
-                         expires_at=issued.expires_at, token=None if mailer.enabled else issued.token,
-                         delivery="email" if mailer.enabled else "token_returned")
+async def invite(body: InvitationRequest, caller: InvitationsCaller, request: Request, runtime: Runtime,
+                 idempotency_key: IdempotencyKey = None) -> Response:
+    tenant_id, mailer = caller.principal.tenant_id, runtime.mailer
+
+    async def create() -> InvitationOut:
+        async with runtime.database().unit_of_work(tenant_id=tenant_id) as session:
+            issued = await invitations.invite(
+                session, runtime.event_store(), tenant_id=tenant_id, invited_by=caller.principal.user_id,
+                inviter_role=caller.principal.role, email=body.email, role=body.role,
+                ttl_seconds=runtime.settings.invitation_ttl_seconds)
+            if mailer.enabled:  # sent before the commit: a failed delivery creates nothing
+                await mailer.send(to=issued.email, role=issued.role, token=issued.token, expires_at=issued.expires_at)
+        return InvitationOut(id=issued.invitation_id, email=issued.email, role=issued.role,  # type: ignore[arg-type]
+                             expires_at=issued.expires_at, token=None if mailer.enabled else issued.token,
+                             delivery="email" if mailer.enabled else "token_returned")
+
+    return await respond_once(runtime, request, _caller_scope(caller), idempotency_key, create)
 
 
 @router.get("/v1/api-keys", tags=["api keys"], summary="The tenant's API keys (never their secrets)")
@@ -130,18 +142,23 @@ async def list_api_keys(caller: ApiKeysCaller, session: CallerSession) -> list[A
     return [_key_out(key) for key in await repository.list_api_keys(session, caller.principal.tenant_id)]
 
 
-@router.post("/v1/api-keys", tags=["api keys"], status_code=201,
+@router.post("/v1/api-keys", tags=["api keys"], status_code=201, response_model=NewApiKeyOut,
              summary="Create an API key with scopes; the secret is shown once")
-async def create_api_key(body: ApiKeyRequest, caller: ApiKeysCaller, session: CallerSession,
-                         runtime: Runtime) -> NewApiKeyOut:
-    issued = await api_keys.create(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
-                                   created_by=caller.principal.user_id, name=body.name, scopes=body.scopes,
-                                   rate_per_minute=body.rate_per_minute)
-    return NewApiKeyOut(**_key_out(issued.key).model_dump(), key=issued.secret)
+async def create_api_key(body: ApiKeyRequest, caller: ApiKeysCaller, request: Request, runtime: Runtime,
+                         idempotency_key: IdempotencyKey = None) -> Response:
+    async def create() -> NewApiKeyOut:
+        async with runtime.database().unit_of_work(tenant_id=caller.principal.tenant_id) as session:
+            issued = await api_keys.create(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
+                                           created_by=caller.principal.user_id, name=body.name, scopes=body.scopes,
+                                           rate_per_minute=body.rate_per_minute)
+        return NewApiKeyOut(**_key_out(issued.key).model_dump(), key=issued.secret)
+
+    return await respond_once(runtime, request, _caller_scope(caller), idempotency_key, create)
 
 
 @router.delete("/v1/api-keys/{api_key_id}", tags=["api keys"], status_code=204, summary="Revoke an API key")
-async def revoke_api_key(api_key_id: UUID, caller: ApiKeysCaller, session: CallerSession, runtime: Runtime) -> Response:
+async def revoke_api_key(api_key_id: UUID, caller: ApiKeysCaller, session: CallerSession,
+                         runtime: Runtime) -> Response:
     await api_keys.revoke(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                           api_key_id=api_key_id)
     return Response(status_code=204)
