@@ -7,7 +7,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy import Table
 
-from parley.gateway import edge, endpoints, openapi, proxy, tenant_endpoints
+from parley.gateway import edge, endpoints, openapi, operator_endpoints, proxy, tenant_endpoints
 from parley.gateway.models import ApiKey, Invitation, Tenant, User, kit_tables, metadata
 from parley.gateway.projector import project
 from parley.gateway.realtime import RealtimeRuntime
@@ -40,7 +40,8 @@ def build(settings: GatewaySettings | None = None) -> Service:
         name="gateway", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
         # The catch-all forwarder goes last: every route of the gateway's own wins over it.
-        routers=(endpoints.router, tenant_endpoints.router, openapi.router, realtime_router, proxy.router),
+        routers=(endpoints.router, tenant_endpoints.router, operator_endpoints.router, openapi.router, realtime_router,
+                 proxy.router),
         subscriptions=realtime.subscriptions(),
         background=(realtime.run_hub, watch.run),
         projection_tables=projections,
