@@ -22,7 +22,7 @@ def operated_gateway(running_platform: Platform) -> Iterator[str]:
     """A gateway replica with the operator API on (the platform's own has none configured)."""
     process, url = start_gateway(running_platform, "gateway-operator", GATEWAY_OPERATOR_TOKEN=OPERATOR_TOKEN)
     try:
-        wait_alive(process, url)
+        wait_alive(process, url, timeout=180)  # a loaded machine starts a process slowly
         yield url
     finally:
         process.terminate()
