@@ -74,8 +74,9 @@ async def gateway(gateway_env: dict[str, str], running_platform: Platform) -> As
 async def member(gateway: Service) -> Credentials:
     """A fresh tenant with one agent, created through the gateway's use cases."""
     email, password = f"Agent-{uuid.uuid4().hex[:8]}@Example.com", f"pw-{uuid.uuid4().hex}"
-    async with gateway.db.unit_of_work() as session:
-        tenant_id = await gateway_service.create_tenant(session, gateway.store, name="Acme", plan="starter")
+    tenant_id = uuid.uuid4()
+    async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
+        await gateway_service.create_tenant(session, gateway.store, name="Acme", plan="starter", tenant_id=tenant_id)
         await gateway_service.create_user(session, gateway.store, tenant_id=tenant_id, email=email,
                                           password=password, role="agent")
     return Credentials(email, password, tenant_id)

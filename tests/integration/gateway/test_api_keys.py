@@ -24,7 +24,7 @@ async def test_a_key_is_shown_once_and_stored_only_as_its_hash(http: httpx.Async
     secret = str(created["key"])
 
     listed = (await http.get("/v1/api-keys", headers=owner.headers)).json()
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=owner.credentials.tenant_id) as session:
         stored = (await session.execute(text("SELECT key_hash FROM api_keys WHERE id = :id"),
                                         {"id": created["id"]})).scalar_one()
 

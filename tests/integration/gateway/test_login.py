@@ -94,7 +94,7 @@ async def test_malformed_body_is_422_in_the_standard_shape(http: httpx.AsyncClie
 async def test_suspended_tenant_cannot_log_in(http: httpx.AsyncClient, gateway: Service,
                                               member: Credentials) -> None:
     await login(http, member)
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=member.tenant_id) as session:
         await gateway_service.change_tenant_status(session, gateway.store, member.tenant_id, "suspended",
                                                    reason="unpaid")
 
@@ -105,7 +105,7 @@ async def test_suspended_tenant_cannot_log_in(http: httpx.AsyncClient, gateway: 
 
 async def test_suspended_tenant_with_wrong_password_learns_nothing(
         http: httpx.AsyncClient, gateway: Service, member: Credentials) -> None:
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=member.tenant_id) as session:
         await gateway_service.change_tenant_status(session, gateway.store, member.tenant_id, "suspended")
 
     response = await http.post("/v1/auth/login", json={"email": member.email, "password": "guess"})

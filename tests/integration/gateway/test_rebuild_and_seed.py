@@ -23,7 +23,7 @@ from tests.integration.gateway.gateway_harness import GATEWAY, Credentials, logi
 
 
 async def rows(gateway: Service) -> dict[str, list[Any]]:
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(system=True) as session:
         return {table: [tuple(r) for r in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id")))]
                 for table in ("tenants", "users", "invitations", "api_keys")}
 
@@ -37,7 +37,7 @@ def gateway_command(platform: Platform, command: str, **env: str) -> subprocess.
 async def test_rebuild_reproduces_tenants_and_users_exactly(gateway: Service, running_platform: Platform,
                                                            member: Credentials, demo: Credentials,
                                                            http: httpx.AsyncClient) -> None:
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=member.tenant_id) as session:
         await gateway_service.change_tenant_status(session, gateway.store, member.tenant_id, "suspended")
     before = await rows(gateway)
 

@@ -25,6 +25,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from parley.devstack.stack import Platform
 from parley.kit.auth import AUDIENCE, ISSUER
 from parley.kit.db import Database, create_engine
 from parley.kit.rls import scope_to_system, scope_to_tenant
@@ -146,7 +147,7 @@ def restore_logging() -> Iterator[None]:
 
 
 async def test_tenant_session_scopes_a_request_to_the_callers_tenant(
-    scratch: Scratch, signing_key: tuple[Ed25519PrivateKey, str], restore_logging: None,
+    scratch: Scratch, signing_key: tuple[Ed25519PrivateKey, str], restore_logging: None, platform: Platform,
 ) -> None:
     await _seed(scratch)
     key, jwks_url = signing_key
@@ -158,7 +159,9 @@ async def test_tenant_session_scopes_a_request_to_the_callers_tenant(
         rows = await session.execute(select(notes.c.body).order_by(notes.c.body))  # no tenant filter on purpose
         return {"notes": list(rows.scalars())}
 
-    service = Service(ServiceDefinition(name="kit-rls", settings=scratch.settings(jwks_url=jwks_url),
+    # Services check token revocations in Valkey: the platform's.
+    settings = scratch.settings(jwks_url=jwks_url, redis_url=platform.infra.redis_url)
+    service = Service(ServiceDefinition(name="kit-rls", settings=settings,
                                         metadata=scratch.tables.metadata, store=scratch.store,
                                         migrations_dir=SCRATCH_MIGRATIONS, routers=[router]))
     app = service.create_app()

@@ -11,6 +11,7 @@ import jwt
 from fastapi import Depends, Request
 
 from parley.kit.errors import Unauthorized
+from parley.kit.revocation import RevocationCheck
 
 ALGORITHMS = ["EdDSA"]
 ISSUER = "parley-gateway"
@@ -25,10 +26,12 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks signature (EdDSA only: no ``alg: none``, no HMAC confusion), expiry, issuer, audience."""
+    """Checks signature (EdDSA only: no ``alg: none``, no HMAC confusion), expiry, issuer, audience, and, with
+    ``revocations``, that the token's session, user and tenant were not revoked or suspended since it was issued."""
 
-    def __init__(self, jwks_url: str) -> None:
+    def __init__(self, jwks_url: str, revocations: RevocationCheck | None = None) -> None:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self.revocations = revocations
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -39,6 +42,8 @@ class TokenVerifier:
             raise Unauthorized("the access token has expired", code="token_expired") from None
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthorized(f"the access token is invalid: {exc}", code="invalid_token") from None
+        if self.revocations is not None:
+            await self.revocations.check(claims)
         return Principal(tenant_id=UUID(claims["tid"]), user_id=UUID(claims["sub"]), role=claims["role"])
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +30,7 @@ from parley.kit.eventstore import EventStore
 from parley.kit.kafka import create_producer
 from parley.kit.migrations import upgrade_async
 from parley.kit.relay import OutboxRelay
+from parley.kit.revocation import RevocationCheck
 from parley.kit.settings import ServiceSettings
 from parley.kit.telemetry import get_logger, setup_logging, setup_tracing
 
@@ -203,14 +205,19 @@ class Service:
                 yield
             finally:
                 await self.stop()
+                if revocations is not None:
+                    await revocations.aclose()
 
         app = FastAPI(title=f"Parley {self.name}", lifespan=lifespan)
         app.state.service = self
         app.state.settings = self.settings
         for key, value in self.definition.extra_state.items():
             setattr(app.state, key, value)
+        revocations: Redis | None = None
         if self.settings.jwks_url:
-            app.state.token_verifier = TokenVerifier(self.settings.jwks_url)
+            revocations = Redis.from_url(self.settings.redis_url)
+            app.state.token_verifier = TokenVerifier(self.settings.jwks_url, RevocationCheck(
+                revocations, cache_seconds=self.settings.revocation_cache_seconds))
         install_error_handlers(app)
         app.include_router(_ops_router(self))
         for router in self.definition.routers:

@@ -47,6 +47,10 @@ class ServiceSettings(BaseSettings):
     )
     redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:16379/0")
     jwks_url: str | None = None
+    revocation_cache_seconds: float = shared(
+        "REVOCATION_CACHE_SECONDS", 1.0,
+        description="How long a service trusts its last look at revoked sessions and suspended tenants in Valkey",
+    )
     migrate_on_start: bool = Field(
         True, validation_alias=AliasChoices("PARLEY_MIGRATE_ON_START", "migrate_on_start"),
         description="Apply migrations when serving; production runs them as a Job before the rollout instead",

@@ -31,7 +31,7 @@ async def seed_demo(gateway: Service, _: list[str]) -> str:
     await gateway.migrate()
     for attempt in range(3):
         try:
-            async with gateway.db.unit_of_work() as session:
+            async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
                 created = await service.ensure_tenant_with_owner(
                     session, gateway.store, tenant_id=tenant_id, name=DEMO_TENANT_NAME, plan=DEMO_PLAN,
                     email=email, password=password)
@@ -60,10 +60,10 @@ async def suspend(gateway: Service, args: list[str]) -> str:
     """``suspend <tenant_id> [reason]``: every request of the tenant gets 403; its webhooks are still stored."""
     tenant_id = _tenant_id(args, "suspend <tenant_id> [reason]")
     await gateway.migrate()
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
         await service.change_tenant_status(session, gateway.store, tenant_id, "suspended",
                                            reason=" ".join(args[1:]) or None)
-    await _runtime(gateway).tenants.invalidate(tenant_id)
+    await _runtime(gateway).tenant_status_changed(tenant_id, "suspended")
     return f"gateway: tenant {tenant_id} suspended"
 
 
@@ -71,9 +71,9 @@ async def reactivate(gateway: Service, args: list[str]) -> str:
     """``reactivate <tenant_id>``: the tenant's users and keys work again."""
     tenant_id = _tenant_id(args, "reactivate <tenant_id>")
     await gateway.migrate()
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
         await service.change_tenant_status(session, gateway.store, tenant_id, "active")
-    await _runtime(gateway).tenants.invalidate(tenant_id)
+    await _runtime(gateway).tenant_status_changed(tenant_id, "active")
     return f"gateway: tenant {tenant_id} active"
 
 
@@ -83,7 +83,7 @@ async def set_plan(gateway: Service, args: list[str]) -> str:
     if len(args) < 2:
         raise SystemExit(f"usage: python -m parley.gateway set-plan <tenant_id> <plan> (plans: {', '.join(PLANS)})")
     await gateway.migrate()
-    async with gateway.db.unit_of_work() as session:
+    async with gateway.db.unit_of_work(tenant_id=tenant_id) as session:
         await service.change_plan(session, gateway.store, tenant_id, args[1])
     await _runtime(gateway).tenants.invalidate(tenant_id)
     return f"gateway: tenant {tenant_id} on plan {args[1]}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.gateway.access import API_KEY_ROLE, Grant
 from parley.gateway.runtime import GatewayRuntime
@@ -13,7 +15,6 @@ from parley.gateway.tenant_state import TenantState
 from parley.gateway.tokens import TokenIssuer
 from parley.gateway.upstreams import Upstreams
 from parley.kit.auth import Principal, bearer_token
-from parley.kit.errors import Unauthorized
 
 API_KEY_PREFIX = "pk_"
 #: Tokens the gateway mints to forward an API key's request live just long enough for that request.
@@ -69,8 +70,7 @@ async def authenticated(request: Request, runtime: Annotated[GatewayRuntime, Dep
         caller = await _api_key_caller(runtime, token)
     else:
         claims = runtime.issuer.claims(token)
-        if await runtime.is_revoked(claims["jti"], claims["sub"]):
-            raise Unauthorized("the access token was revoked (logged out, or the user removed)", code="token_revoked")
+        await runtime.revocation_check.check(claims)
         principal = runtime.issuer.principal(claims)
         tenant = await runtime.tenants.require_active(principal.tenant_id)
         caller = Caller(principal, Grant(), tenant, f"Bearer {token}", claims)
@@ -80,7 +80,16 @@ async def authenticated(request: Request, runtime: Annotated[GatewayRuntime, Dep
     return caller
 
 
+async def caller_unit_of_work(request: Request, caller: Annotated[Caller, Depends(authenticated)]
+                              ) -> AsyncIterator[AsyncSession]:
+    """The request's transaction, scoped to the authenticated caller's tenant (row-level security)."""
+    async with request.app.state.service.db.unit_of_work(tenant_id=caller.principal.tenant_id) as session:
+        yield session
+
+
 Runtime = Annotated[GatewayRuntime, Depends(get_runtime)]
 Issuer = Annotated[TokenIssuer, Depends(get_token_issuer)]
 UpstreamServices = Annotated[Upstreams, Depends(get_upstreams)]
 AuthenticatedCaller = Annotated[Caller, Depends(authenticated)]
+# scope="function": committed before the response is sent, as the kit's Session.
+CallerSession = Annotated[AsyncSession, Depends(caller_unit_of_work, scope="function")]

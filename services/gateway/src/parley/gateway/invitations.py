@@ -19,6 +19,8 @@ from parley.gateway.access import ROLE_RANK
 from parley.gateway.events import INVITATION_ACCEPTED, INVITATION_CREATED, InvitationAccepted, InvitationCreated
 from parley.gateway.models import Role, User
 from parley.gateway.runtime import secret_hash
+from parley.gateway.scopes import across_tenants
+from parley.kit import rls
 from parley.kit.errors import Conflict, Forbidden, NotFound
 from parley.kit.eventstore import EventStore
 
@@ -49,7 +51,7 @@ async def invite(session: AsyncSession, store: EventStore, *, tenant_id: UUID, i
     email = service.validate_email(email)
     if ROLE_RANK[role] > ROLE_RANK[inviter_role]:
         raise Forbidden(f"the {inviter_role} role may not invite {role} users", code="insufficient_role")
-    if await repository.find_user_by_email(session, email) is not None:
+    if await repository.find_user_by_email_in_any_tenant(session, email) is not None:
         raise Conflict("a user with this e-mail already exists", code="email_taken")
     now = datetime.now(UTC)
     await _check_seats(session, tenant_id, counting=await repository.count_seats(session, tenant_id, now) + 1)
@@ -65,11 +67,13 @@ async def invite(session: AsyncSession, store: EventStore, *, tenant_id: UUID, i
 
 async def accept(session: AsyncSession, store: EventStore, *, token: str, password: str,
                  name: str | None) -> User:
-    """Turn an open invitation into a user with ``password``."""
-    invitation = await repository.find_invitation(session, secret_hash(token))
+    """Turn an open invitation into a user with ``password`` (the rest of the transaction in its tenant)."""
+    async with across_tenants(session):  # the token is what tells which tenant the invitation is from
+        invitation = await repository.find_invitation(session, secret_hash(token))
     now = datetime.now(UTC)
     if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
         raise NotFound("the invitation is unknown, used or expired", code="invitation_not_found")
+    await rls.scope_to_tenant(session, invitation.tenant_id)
     tenant = await repository.get_tenant(session, invitation.tenant_id)
     if tenant is None or tenant.status != "active":
         raise Forbidden("this tenant is suspended", code="tenant_suspended")

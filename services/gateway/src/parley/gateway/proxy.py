@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 
 from parley.gateway.access import authorize, forwarded_rule
 from parley.gateway.dependencies import AuthenticatedCaller, Caller, Runtime
-from parley.gateway.idempotency import StoredResponse, fingerprint
+from parley.gateway.idempotency import StoredResponse, fingerprint, run_once
 from parley.gateway.runtime import GatewayRuntime
 from parley.kit.http import read_body
 
@@ -33,27 +33,23 @@ def _headers(upstream_headers: object) -> dict[str, str]:
 async def _forward_buffered(runtime: GatewayRuntime, caller: Caller, request: Request, service: str, path: str,
                             body: bytes, idempotency_key: str) -> Response:
     """A creating POST under an Idempotency-Key: the first answer is kept and replayed to retries."""
-    runtime.idempotency.validate_key(idempotency_key)
-    scope = f"{caller.principal.tenant_id}:{caller.principal.user_id}:{idempotency_key}"
-    fp = fingerprint(request.method, path + "?" + request.url.query, body)
-    stored = await runtime.idempotency.claim(scope, fp)
-    if stored is not None:
-        return Response(stored.body, status_code=stored.status_code, media_type=stored.content_type,
-                        headers={"idempotent-replayed": "true"})
-    try:
+    headers: dict[str, str] = {}
+
+    async def forward_once() -> StoredResponse:
         upstream = await runtime.upstreams.request(
             request.method, service, path, query=request.url.query, authorization=caller.authorization, body=body,
             content_type=request.headers.get("content-type"), idempotency_key=idempotency_key)
-    except BaseException:
-        await runtime.idempotency.release(scope)
-        raise
-    content_type = upstream.headers.get("content-type", "application/json")
-    if upstream.status_code >= 500:
-        await runtime.idempotency.release(scope)
-    else:
-        await runtime.idempotency.complete(scope, fp, StoredResponse(upstream.status_code, content_type,
-                                                                     upstream.content))
-    return Response(upstream.content, status_code=upstream.status_code, headers=_headers(upstream.headers))
+        headers.update(_headers(upstream.headers))
+        return StoredResponse(upstream.status_code, upstream.headers.get("content-type", "application/json"),
+                              upstream.content)
+
+    response, replayed = await run_once(
+        runtime.idempotency, f"{caller.principal.tenant_id}:{caller.principal.user_id}", idempotency_key,
+        fingerprint(request.method, path + "?" + request.url.query, body), forward_once)
+    if replayed:
+        return Response(response.body, status_code=response.status_code, media_type=response.content_type,
+                        headers={"idempotent-replayed": "true"})
+    return Response(response.body, status_code=response.status_code, headers=headers)
 
 
 @router.api_route("/v1/{rest:path}", methods=METHODS, include_in_schema=False)

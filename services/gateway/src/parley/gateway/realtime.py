@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from fastapi import APIRouter, WebSocket
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,11 +32,12 @@ from parley.contracts.registry import TOPICS
 from parley.gateway import realtime_metrics as metrics
 from parley.gateway.realtime_hub import SLOW_CONSUMER, RealtimeClient, RealtimeHub
 from parley.gateway.realtime_streams import TenantStreams, parse_id
+from parley.gateway.revocation_watch import TENANT_SUSPENDED, TOKEN_REVOKED
+from parley.gateway.runtime import GatewayRuntime
 from parley.gateway.settings import GatewaySettings
-from parley.gateway.tokens import TokenIssuer
 from parley.kit.auth import Principal
 from parley.kit.consumer import Subscription
-from parley.kit.errors import Unauthorized
+from parley.kit.errors import DomainError, Unauthorized
 from parley.kit.service import Service
 from parley.kit.telemetry import get_logger
 
@@ -45,12 +45,15 @@ router = APIRouter(tags=["realtime"])
 log = get_logger(__name__)
 
 BEARER_PROTOCOL = "bearer"
-CLOSE_BAD_REQUEST, CLOSE_UNAUTHORIZED, CLOSE_SLOW = 4400, 4401, 4008
+CLOSE_BAD_REQUEST, CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_SLOW = 4400, 4401, 4403, 4008
 TOKEN_EXPIRED = "token_expired"
 HUB_BLOCK_MS = 5_000
-_CLOSE_CODES = {SLOW_CONSUMER: CLOSE_SLOW, TOKEN_EXPIRED: CLOSE_UNAUTHORIZED}
+_CLOSE_CODES = {SLOW_CONSUMER: CLOSE_SLOW, TOKEN_EXPIRED: CLOSE_UNAUTHORIZED, TOKEN_REVOKED: CLOSE_UNAUTHORIZED,
+                TENANT_SUSPENDED: CLOSE_FORBIDDEN}
 _CLOSE_REASONS = {SLOW_CONSUMER: "slow_consumer: frames were not read fast enough",
-                  TOKEN_EXPIRED: "token_expired: the access token has expired"}
+                  TOKEN_EXPIRED: "token_expired: the access token has expired",
+                  TOKEN_REVOKED: "token_revoked: the session was logged out or the user removed",
+                  TENANT_SUSPENDED: "tenant_suspended: this tenant is suspended"}
 
 
 class RedactAccessTokens(logging.Filter):
@@ -122,14 +125,15 @@ def _offered_token(access_token: str | None, protocols: list[str]) -> tuple[str 
     return access_token, None
 
 
-def _authenticate(issuer: TokenIssuer, token: str | None) -> tuple[Principal, float]:
-    """The token's principal and expiry (epoch seconds); Unauthorized otherwise."""
+async def _authenticate(gateway: GatewayRuntime, token: str | None) -> tuple[Principal, dict[str, Any]]:
+    """The token's principal and claims; Unauthorized when invalid or revoked, Forbidden when its tenant is
+    suspended (both from the revocations in Valkey, as every service checks them)."""
     if not token:
         raise Unauthorized("an access token is required (?access_token= or the bearer subprotocol)",
                            code="missing_token")
-    principal = issuer.verify(token)
-    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]  # verified just above
-    return principal, float(expires_at)
+    claims = gateway.issuer.claims(token)
+    await gateway.revocation_check.check(claims)
+    return gateway.issuer.principal(claims), claims
 
 
 def _control(frame_type: str, **fields: Any) -> str:
@@ -146,9 +150,10 @@ async def realtime(websocket: WebSocket, access_token: str | None = None, last_e
     token, subprotocol = _offered_token(access_token, websocket.scope.get("subprotocols") or [])
     await websocket.accept(subprotocol=subprotocol)
     try:
-        principal, expires_at = _authenticate(websocket.app.state.token_issuer, token)
-    except Unauthorized as exc:
-        await _close(websocket, CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}")
+        principal, claims = await _authenticate(websocket.app.state.gateway, token)
+    except DomainError as exc:
+        code = CLOSE_FORBIDDEN if exc.status_code == 403 else CLOSE_UNAUTHORIZED
+        await _close(websocket, code, f"{exc.code}: {exc.message}")
         return
     if last_event_id is not None:
         try:
@@ -157,10 +162,10 @@ async def realtime(websocket: WebSocket, access_token: str | None = None, last_e
             await _close(websocket, CLOSE_BAD_REQUEST, f"invalid_last_event_id: {exc}")
             return
     runtime: RealtimeRuntime = websocket.app.state.realtime
-    await _serve(websocket, runtime, principal, expires_at, last_event_id)
+    await _serve(websocket, runtime, principal, claims, last_event_id)
 
 
-async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Principal, expires_at: float,
+async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Principal, claims: dict[str, Any],
                  last_event_id: str | None) -> None:
     state = await runtime.streams.state(str(principal.tenant_id))
     start, gap = state.last_id, None
@@ -168,7 +173,7 @@ async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Prin
         gap = state.gap_after(last_event_id)
         start = state.last_id if gap else last_event_id
         metrics.RESUMES.labels("resync" if gap else "resumed").inc()
-    client = RealtimeClient(principal, start, runtime.send_queue)
+    client = RealtimeClient(principal, start, runtime.send_queue, claims)
     metrics.CONNECTIONS.inc()
     tasks: list[asyncio.Task[Any]] = []
     try:
@@ -179,7 +184,8 @@ async def _serve(websocket: WebSocket, runtime: RealtimeRuntime, principal: Prin
                                            heartbeat_seconds=runtime.heartbeat_seconds))
         tasks = [asyncio.create_task(_pump(websocket, client)), asyncio.create_task(_until_disconnect(websocket)),
                  asyncio.create_task(_heartbeats(client, runtime.heartbeat_seconds)),
-                 asyncio.create_task(_expiry(client, expires_at)), asyncio.create_task(client.dropped.wait())]
+                 asyncio.create_task(_expiry(client, float(claims["exp"]))),
+                 asyncio.create_task(client.dropped.wait())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if not task.cancelled() and task.exception() is not None:  # e.g. a send to a vanished client

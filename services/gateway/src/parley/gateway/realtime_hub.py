@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -46,6 +47,7 @@ class RealtimeClient:
     principal: Principal
     last_id: str
     queue_size: int
+    claims: dict[str, Any] = field(default_factory=dict)  # the token's: revocations are matched against them
     queue: asyncio.Queue[str] = field(init=False)
     backlog: list[str] = field(default_factory=list)
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -122,6 +124,9 @@ class RealtimeHub:
         self._wake_key = f"{streams.prefix}wake:{uuid.uuid4()}"
         self._wake_cursor = "0-0"
         self._has_feeds = asyncio.Event()
+
+    def sockets(self) -> list[RealtimeClient]:
+        return [client for feed in self._feeds.values() for client in feed.clients]
 
     @property
     def connections(self) -> int:

@@ -9,14 +9,18 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.gateway.models import ApiKey, Invitation, RefreshToken, Tenant, User
+from parley.gateway.scopes import across_tenants
 
 
 async def get_tenant(session: AsyncSession, tenant_id: UUID) -> Tenant | None:
     return await session.get(Tenant, tenant_id)
 
 
-async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+async def find_user_by_email_in_any_tenant(session: AsyncSession, email: str) -> User | None:
+    """The user with this e-mail in whichever tenant: e-mails are unique across the platform, so the check
+    must see every tenant's users (system scope for this one query)."""
+    async with across_tenants(session):
+        return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
 async def get_user(session: AsyncSession, tenant_id: UUID, user_id: UUID) -> User | None:
@@ -47,7 +51,8 @@ async def count_owners(session: AsyncSession, tenant_id: UUID) -> int:
 
 
 async def find_login(session: AsyncSession, email: str) -> tuple[User, Tenant] | None:
-    """The user with this (normalised) e-mail and their tenant."""
+    """The user with this (normalised) e-mail and their tenant (the caller picks the scope: login declares
+    system scope for it, as the tenant is what it is looking for)."""
     row = (await session.execute(
         select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(User.email == email)
     )).one_or_none()

@@ -79,7 +79,7 @@ async def create_user(session: AsyncSession, store: EventStore, *, tenant_id: UU
     email = validate_email(email)
     if await repository.get_tenant(session, tenant_id) is None:
         raise NotFound(f"tenant {tenant_id} does not exist", code="tenant_not_found")
-    if await repository.find_user_by_email(session, email) is not None:
+    if await repository.find_user_by_email_in_any_tenant(session, email) is not None:
         raise Conflict("a user with this e-mail already exists", code="email_taken")
     user_id = uuid.uuid4()
     await store.record(session, UserCreated(tenant_id=tenant_id, user_id=user_id, email=email, name=name,
@@ -151,7 +151,7 @@ async def ensure_tenant_with_owner(session: AsyncSession, store: EventStore, *, 
     if await repository.get_tenant(session, tenant_id) is None:
         await create_tenant(session, store, tenant_id=tenant_id, name=name, plan=plan)
         created.append(f"tenant {tenant_id}")
-    owner = await repository.find_user_by_email(session, normalize_email(email))
+    owner = await repository.find_user_by_email_in_any_tenant(session, normalize_email(email))
     if owner is None:
         await create_user(session, store, tenant_id=tenant_id, email=email, password=password, role="owner")
         created.append(f"owner {normalize_email(email)}")

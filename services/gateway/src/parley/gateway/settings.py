@@ -46,6 +46,8 @@ class GatewaySettings(ServiceSettings):
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS")
     smtp_from: str = "Parley <no-reply@parley.invalid>"
     invitation_accept_url: str | None = Field(None, description="Link in the e-mail; the token is appended")
+    operator_token: SecretStr | None = Field(
+        None, description="Bearer token of the operator API (/admin/tenants); unset: that API refuses everything")
     openapi_refresh_seconds: float = Field(60.0, gt=0, description="How often the services' OpenAPI is refetched")
 
     @field_validator("cors_origins", mode="before")
