@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from parley.contracts.binding import to_record  # noqa: E402
 from parley.contracts.events.channels import ChannelRegistered  # noqa: E402
 from parley.contracts.events.messages import MessageRequested, Requester  # noqa: E402
 from parley.devstack.catalog import SERVICES  # noqa: E402
+from parley.devstack.infra import die_with_parent  # noqa: E402
 from parley.devstack.stack import Infra, InfraPorts, Platform  # noqa: E402
 from parley.kit.crypto import TenantCipher, load_keyring  # noqa: E402
 from parley.sender import outbound, pools, service  # noqa: E402
@@ -251,7 +253,7 @@ def start_sender(platform: Platform, env: dict[str, str], profile: Path | None) 
     platform.processes["sender"] = subprocess.Popen(
         [sys.executable, "-m", "cProfile", "-o", str(profile / "sender.prof"), "-m", "parley.sender"],
         env={**platform.service_env(SENDER), **env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=die_with_parent())
 
 
 async def run(platform: Platform, args: argparse.Namespace) -> None:
@@ -342,6 +344,7 @@ def main() -> None:
                                              "flow-engine", "egress", "sandbox")}
     platform = Platform(state_dir=state, infra=Infra(state, InfraPorts(free_port(), free_port(), free_port())),
                         service_ports=ports, environ={**os.environ, "LOG_LEVEL": "WARNING"})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on a timeout's SIGTERM too
     try:
         platform.infra.start()
         platform.prepare()

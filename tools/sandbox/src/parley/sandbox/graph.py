@@ -18,7 +18,8 @@ router = APIRouter(tags=["graph api"])
 VERSION = re.compile(r"^v\d+\.\d+$")
 
 
-def get_sandbox(request: Request) -> Sandbox:
+async def get_sandbox(request: Request) -> Sandbox:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on every request.
     return request.app.state.sandbox
 
 
