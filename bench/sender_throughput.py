@@ -19,7 +19,6 @@ send loops, consumers and outbox relay in one process). Then, in this order:
 CPU per message of the sender and the sandbox processes is printed too: on a shared machine it is the
 figure that survives contention. The sandbox's status webhooks (sent, delivered, read for every send)
 go to a sink in this process that answers 200, so the sandbox does Meta's work but ingest is not measured.
-``--profile DIR`` runs the sender under cProfile and writes ``DIR/sender.prof`` when it stops.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,6 @@ from parley.contracts.binding import to_record  # noqa: E402
 from parley.contracts.events.channels import ChannelRegistered  # noqa: E402
 from parley.contracts.events.messages import MessageRequested, Requester  # noqa: E402
 from parley.devstack.catalog import SERVICES  # noqa: E402
-from parley.devstack.infra import die_with_parent  # noqa: E402
 from parley.devstack.stack import Infra, InfraPorts, Platform  # noqa: E402
 from parley.kit.crypto import TenantCipher, load_keyring  # noqa: E402
 from parley.sender import outbound, pools, service  # noqa: E402
@@ -202,14 +199,17 @@ async def inject(settings: SenderSettings, tenant_id: uuid.UUID, numbers: list[s
     return requested
 
 
-async def wait_sent(sandbox: httpx.AsyncClient, ids: set[str], within: float) -> list[dict[str, object]]:
+async def wait_sent(sandbox: httpx.AsyncClient, numbers: set[str], ids: set[str],
+                    within: float) -> list[dict[str, object]]:
+    """Every send of ``ids``; polls the per-number totals (listing every send each time costs the sandbox)."""
     deadline = time.monotonic() + within
-    while True:
-        sends = [s for s in (await sandbox.get("/sandbox/sends", params={"payloads": "false"})).json()["sends"]
-                 if s["biz_opaque_callback_data"] in ids]
-        if len({s["biz_opaque_callback_data"] for s in sends}) >= len(ids) or time.monotonic() > deadline:
-            return sends
-        await asyncio.sleep(1.0)
+    while time.monotonic() < deadline:
+        totals = (await sandbox.get("/sandbox/stats")).json()["sends"]["numbers"]
+        if sum(totals[n]["total"] for n in numbers if n in totals) >= len(ids):
+            break
+        await asyncio.sleep(2.0)
+    return [s for s in (await sandbox.get("/sandbox/sends", params={"payloads": "false"})).json()["sends"]
+            if s["biz_opaque_callback_data"] in ids]
 
 
 async def consumer_path(platform: Platform, settings: SenderSettings, tenant_id: uuid.UUID, numbers: list[str],
@@ -243,17 +243,8 @@ async def consumer_path(platform: Platform, settings: SenderSettings, tenant_id:
           f"= {queued / elapsed:,.1f}/s", flush=True)
 
 
-def start_sender(platform: Platform, env: dict[str, str], profile: Path | None) -> None:
-    """The sender service as its own process (under cProfile when ``profile`` is given)."""
-    if profile is None:
-        platform.start_services(only=["sender"], extra_env={"sender": env})
-        return
-    profile.mkdir(parents=True, exist_ok=True)
-    log = open(platform.state_dir / "logs" / "sender.log", "ab")  # noqa: SIM115 - owned by the child
-    platform.processes["sender"] = subprocess.Popen(
-        [sys.executable, "-m", "cProfile", "-o", str(profile / "sender.prof"), "-m", "parley.sender"],
-        env={**platform.service_env(SENDER), **env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=die_with_parent())
+def start_sender(platform: Platform, env: dict[str, str]) -> None:
+    platform.start_services(only=["sender"], extra_env={"sender": env})
 
 
 async def run(platform: Platform, args: argparse.Namespace) -> None:
@@ -281,13 +272,14 @@ async def run(platform: Platform, args: argparse.Namespace) -> None:
             requested = await inject(settings, tenant_id, [n for n, _ in numbers], pool_id, args.messages, 1e9)
         start_sender(platform, {"SENDER_GRAPH_API_URL": settings.graph_api_url,
                                 "SENDER_THROUGHPUT_PER_SECOND": str(args.rate),
-                                **({"SENDER_WORKERS": str(args.workers)} if args.workers else {})}, args.profile)
+                                **({"SENDER_WORKERS": str(args.workers)} if args.workers else {})})
         platform.wait_ready(only=["sender"])
         sender_pid = platform.processes["sender"].pid
         cpu = {"sandbox": cpu_seconds(sandbox_pid), "sender": cpu_seconds(sender_pid)}
         if not args.preload:
             requested = await inject(settings, tenant_id, [n for n, _ in numbers], pool_id, args.messages, configured)
-        sends = await wait_sent(sandbox, set(requested), within=max(900.0, args.messages / configured * 4))
+        sends = await wait_sent(sandbox, {n for n, _ in numbers}, set(requested),
+                                within=max(900.0, args.messages / configured * 4))
         cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in (("sandbox", sandbox_pid), ("sender", sender_pid))}
         stats = (await sandbox.get("/sandbox/stats")).json()
         report(sends, stats, {n for n, _ in numbers}, requested, configured, raw, args)
@@ -336,8 +328,6 @@ def main() -> None:
     parser.add_argument("--pool", action="store_true", help="request to a pool of the numbers instead of each number")
     parser.add_argument("--preload", action="store_true",
                         help="queue every request before the sender starts (the send path alone, no injector limit)")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="run the sender under cProfile, into DIR/sender.prof")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     ports = {name: free_port() for name in ("gateway", "ingest", "conversation", "sender", "campaign",
