@@ -143,12 +143,31 @@ async def _numbers(session: AsyncSession, cipher: TenantCipher, numbers: set[str
     rows = (await session.execute(select(Channel, ChannelHealth)
                                   .outerjoin(ChannelHealth, ChannelHealth.phone_number_id == Channel.phone_number_id)
                                   .where(Channel.phone_number_id.in_(numbers)))).all()
+    tokens = await _tokens(session, cipher, [channel for channel, _ in rows])
     found: dict[str, tuple[str | None, float]] = {}
     for channel, health in rows:
-        try:
-            token = await channels.access_token(session, cipher, channel)
-        except CryptoError:
-            token = None
         configured = channel.throughput_per_second or admission.default_per_second
-        found[channel.phone_number_id] = (token, effective_rate(configured, health, admission.health, now))
+        found[channel.phone_number_id] = (tokens.get(channel.phone_number_id),
+                                          effective_rate(configured, health, admission.health, now))
     return found
+
+
+async def _tokens(session: AsyncSession, cipher: TenantCipher, numbers: list[Channel]) -> dict[str, str | None]:
+    """The numbers' access tokens, one data-key read per tenant; a number whose token cannot be read gets None."""
+    by_tenant: dict[UUID, list[Channel]] = {}
+    for channel in numbers:
+        if channel.access_token_ciphertext is not None:
+            by_tenant.setdefault(channel.tenant_id, []).append(channel)
+    tokens: dict[str, str | None] = {}
+    for tenant_id, sealed in by_tenant.items():
+        try:
+            plain = await cipher.decrypt_many(session, tenant_id, [
+                (c.access_token_ciphertext, channels.token_context(c.phone_number_id)) for c in sealed])
+            tokens.update((c.phone_number_id, p.decode()) for c, p in zip(sealed, plain, strict=True))
+        except CryptoError:  # find which ones: the others still send
+            for channel in sealed:
+                try:
+                    tokens[channel.phone_number_id] = await channels.access_token(session, cipher, channel)
+                except CryptoError:
+                    tokens[channel.phone_number_id] = None
+    return tokens
