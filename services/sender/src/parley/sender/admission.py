@@ -22,7 +22,7 @@ from parley.kit.eventstore import EventStore
 from parley.sender import outbound, plans, windows
 from parley.sender import service as channels
 from parley.sender.health import HealthPolicy, effective_rate
-from parley.sender.limits import SendLimits
+from parley.sender.limits import Ask, SendLimits, Verdict
 from parley.sender.models import Channel, ChannelHealth, OutboundMessage
 
 HELD = Counter("parley_sender_held_total", "Sends that waited for a limit (not failed), by limit", ["limit"])
@@ -75,7 +75,7 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
     open_windows = await windows.open_windows(
         session, [(d.tenant_id, d.phone_number_id, d.recipient) for d in due if windows.needs_window(d.type)], now)
     batch = _Batch([], [], [])
-    held_until: dict[str, datetime] = {}  # numbers found at their throughput limit in this batch
+    candidates: list[tuple[_Due, str, float]] = []
     for item in due:
         token, rate = numbers.get(item.phone_number_id, (None, admission.default_per_second))
         if token is None:  # no readable token: held like a 190 would hold it
@@ -89,24 +89,26 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
             else:
                 batch.refuse.append(item)
             continue
-        if item.phone_number_id in held_until:  # spread the number's waiting messages one interval apart
-            held_until[item.phone_number_id] += timedelta(seconds=1 / rate)
-            batch.hold(item, held_until[item.phone_number_id], "waiting for a limit: number_throughput")
+        candidates.append((item, token, rate))
+    if admission.limits is None:
+        verdicts = [Verdict(0.0)] * len(candidates)
+    else:  # every ask in one round trip; each is still decided atomically, in claim order
+        verdicts = await admission.limits.admit_many([
+            Ask(item.phone_number_id, rate, item.recipient, item.tenant_id, quotas.get(item.tenant_id))
+            for item, _, rate in candidates])
+    held_until: dict[str, datetime] = {}  # numbers found at their throughput limit in this batch
+    for (item, token, rate), verdict in zip(candidates, verdicts, strict=True):
+        if not verdict.admitted:
+            HELD.labels(verdict.held_by or "").inc()
+            at = now + timedelta(seconds=verdict.wait_seconds)
+            if verdict.held_by == "number_throughput":  # spread the number's waiting messages one interval apart
+                at = held_until[item.phone_number_id] + timedelta(seconds=1 / rate) \
+                    if item.phone_number_id in held_until else at
+                held_until[item.phone_number_id] = at
+            batch.hold(item, at, f"waiting for a limit: {verdict.held_by}")
             continue
-        if admission.limits is not None:
-            verdict = await admission.limits.admit(item.phone_number_id, rate, recipient=item.recipient,
-                                                   tenant_id=item.tenant_id, quotas=quotas.get(item.tenant_id))
-            if not verdict.admitted:
-                HELD.labels(verdict.held_by or "").inc()
-                at = now + timedelta(seconds=verdict.wait_seconds)
-                if verdict.held_by == "number_throughput":
-                    held_until[item.phone_number_id] = at
-                batch.hold(item, at, f"waiting for a limit: {verdict.held_by}")
-                continue
-            delay = verdict.wait_seconds
-        else:
-            delay = 0.0
-        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body, delay))
+        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body,
+                                              verdict.wait_seconds))
     if batch.requeue:
         await session.execute(update(OutboundMessage), batch.requeue)
     for item in batch.refuse:
@@ -141,12 +143,31 @@ async def _numbers(session: AsyncSession, cipher: TenantCipher, numbers: set[str
     rows = (await session.execute(select(Channel, ChannelHealth)
                                   .outerjoin(ChannelHealth, ChannelHealth.phone_number_id == Channel.phone_number_id)
                                   .where(Channel.phone_number_id.in_(numbers)))).all()
+    tokens = await _tokens(session, cipher, [channel for channel, _ in rows])
     found: dict[str, tuple[str | None, float]] = {}
     for channel, health in rows:
-        try:
-            token = await channels.access_token(session, cipher, channel)
-        except CryptoError:
-            token = None
         configured = channel.throughput_per_second or admission.default_per_second
-        found[channel.phone_number_id] = (token, effective_rate(configured, health, admission.health, now))
+        found[channel.phone_number_id] = (tokens.get(channel.phone_number_id),
+                                          effective_rate(configured, health, admission.health, now))
     return found
+
+
+async def _tokens(session: AsyncSession, cipher: TenantCipher, numbers: list[Channel]) -> dict[str, str | None]:
+    """The numbers' access tokens, one data-key read per tenant; a number whose token cannot be read gets None."""
+    by_tenant: dict[UUID, list[Channel]] = {}
+    for channel in numbers:
+        if channel.access_token_ciphertext is not None:
+            by_tenant.setdefault(channel.tenant_id, []).append(channel)
+    tokens: dict[str, str | None] = {}
+    for tenant_id, sealed in by_tenant.items():
+        try:
+            plain = await cipher.decrypt_many(session, tenant_id, [
+                (c.access_token_ciphertext, channels.token_context(c.phone_number_id)) for c in sealed])
+            tokens.update((c.phone_number_id, p.decode()) for c, p in zip(sealed, plain, strict=True))
+        except CryptoError:  # find which ones: the others still send
+            for channel in sealed:
+                try:
+                    tokens[channel.phone_number_id] = await channels.access_token(session, cipher, channel)
+                except CryptoError:
+                    tokens[channel.phone_number_id] = None
+    return tokens

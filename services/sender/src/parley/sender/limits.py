@@ -99,6 +99,17 @@ class Quotas:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """One send that asks to go: its number and rate, and the recipient and tenant the other limits count."""
+
+    phone_number_id: str
+    per_second: float
+    recipient: str | None = None
+    tenant_id: UUID | None = None
+    quotas: Quotas | None = None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """Admitted (``held_by`` None): send after ``wait_seconds`` (its reserved slot). Held: ask again then."""
 
@@ -123,20 +134,33 @@ class SendLimits:
 
     async def admit(self, phone_number_id: str, per_second: float, *, recipient: str | None = None,
                     tenant_id: UUID | None = None, quotas: Quotas | None = None) -> Verdict:
-        if per_second <= 0:
+        return (await self.admit_many([Ask(phone_number_id, per_second, recipient, tenant_id, quotas)]))[0]
+
+    async def admit_many(self, asks: list[Ask]) -> list[Verdict]:
+        """One verdict per ask, decided in order (each atomically) in one round trip to Valkey."""
+        if not asks:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for ask in asks:
+            keys, args = self._arguments(ask)
+            await self._script(keys=keys, args=args, client=pipe)
+        results = await pipe.execute()
+        return [Verdict(int(wait_us) / 1_000_000, HELD_BY.get(int(which))) for wait_us, which in results]
+
+    def _arguments(self, ask: Ask) -> tuple[list[str], list[int]]:
+        if ask.per_second <= 0:
             raise ValueError("per_second must be positive")
-        number_interval = round(1_000_000 / per_second)
+        number_interval = round(1_000_000 / ask.per_second)
         pair_interval = pair_tolerance = 0
-        if self.pair is not None and recipient is not None:
+        if self.pair is not None and ask.recipient is not None:
             pair_interval = round(self.pair.interval_seconds * 1_000_000)
             pair_tolerance = pair_interval * (self.pair.burst - 1)
-        quotas = quotas or Quotas()
-        keys = [f"{self.prefix}pace:{phone_number_id}", f"{self.prefix}pair:{phone_number_id}:{recipient}",
-                f"{self.prefix}quota:{tenant_id}"]
+        quotas = ask.quotas or Quotas()
+        keys = [f"{self.prefix}pace:{ask.phone_number_id}", f"{self.prefix}pair:{ask.phone_number_id}:{ask.recipient}",
+                f"{self.prefix}quota:{ask.tenant_id}"]
         args = [number_interval, self.lookahead_us, pair_interval, pair_tolerance,
                 *(-1 if q is None else q for q in (quotas.per_minute, quotas.per_hour, quotas.per_day))]
-        wait_us, which = await self._script(keys=keys, args=args)
-        return Verdict(int(wait_us) / 1_000_000, HELD_BY.get(int(which)))
+        return keys, args
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -34,7 +34,10 @@ def build(settings: SenderSettings | None = None) -> Service:
                           slow_seconds=settings.slow_seconds)
     # Built now so a missing or malformed master key fails at start-up, not at the first send.
     cipher = TenantCipher(load_keyring(settings), data_keys)
-    graph = GraphClient(settings.graph_api_url, timeout_seconds=settings.graph_timeout_seconds)
+    # A connection for every send a round can have in flight: waiting for the pool would eat the call's timeout
+    # and leave a send that never left in doubt.
+    graph = GraphClient(settings.graph_api_url, timeout_seconds=settings.graph_timeout_seconds,
+                        max_connections=max(100, settings.workers * settings.claim_batch))
     definition = ServiceDefinition(
         name="sender", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",

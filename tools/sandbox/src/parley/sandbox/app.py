@@ -39,6 +39,7 @@ def create_app(settings: SandboxSettings | None = None, *, clock: Clock | None =
     app = FastAPI(title="Parley Cloud API sandbox", version="0.1.0", lifespan=lifespan,
                   description="Behaves like Meta's WhatsApp Business Cloud API, for development and tests.")
     app.state.sandbox = sandbox
+    app.add_middleware(graph.SendFastPath, sandbox=sandbox)
     app.state.dispatcher_running = False
     # /sandbox/* first: the Graph route /{version}/{object_id} would otherwise swallow /sandbox/<name>.
     app.include_router(admin.probes)
