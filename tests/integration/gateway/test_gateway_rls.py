@@ -15,6 +15,7 @@ from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from parley.gateway.models import ApiKey, Invitation, RefreshToken, Tenant, User
+from parley.kit import rls
 from parley.kit.service import Service
 from tests.integration.gateway.gateway_harness import Account, sign_up
 
@@ -38,6 +39,10 @@ async def _account_with_everything(http: httpx.AsyncClient) -> Account:
     return owner
 
 
+class _Undo(Exception):
+    """Rolls back a transaction whose writes were only there to be looked at."""
+
+
 async def _tenants_seen(gateway: Service, table: Any, **scope: Any) -> set[uuid.UUID]:
     """The tenants whose rows one transaction sees, queried WITHOUT a tenant filter."""
     column = table.id if table is Tenant else table.tenant_id
@@ -55,16 +60,20 @@ async def test_an_unfiltered_query_sees_only_the_scoped_tenants_rows(http: httpx
         assert await _tenants_seen(gateway, table, tenant_id=b) == {b}, table
         assert await _tenants_seen(gateway, table) == set(), f"{table}: an unscoped transaction sees no tenant's rows"
 
-    async with gateway.db.unit_of_work(tenant_id=a) as session:
-        renamed = await session.execute(update(User).values(name="Renamed"))
-        assert renamed.rowcount == 1, "an unfiltered UPDATE reaches only the scoped tenant's owner"
-        revoked = await session.execute(update(RefreshToken).values(revoked_at=func.now()))
-        assert revoked.rowcount == 2, "and only its own two sessions"
-    async with gateway.db.unit_of_work(tenant_id=b) as session:
-        names = set((await session.execute(select(User.name))).scalars())
-        live = (await session.execute(select(func.count()).select_from(RefreshToken)
-                                      .where(RefreshToken.revoked_at.is_(None)))).scalar_one()
-    assert "Renamed" not in names and live == 2, "tenant B's rows are untouched"
+    # Written straight into the projection, so rolled back at the end: only the projector writes these
+    # tables for real, and a rebuild (another test) must find them as the events left them.
+    with pytest.raises(_Undo):
+        async with gateway.db.unit_of_work(tenant_id=a) as session:
+            renamed = await session.execute(update(User).values(name="Renamed"))
+            assert renamed.rowcount == 1, "an unfiltered UPDATE reaches only the scoped tenant's owner"
+            revoked = await session.execute(update(RefreshToken).values(revoked_at=func.now()))
+            assert revoked.rowcount == 2, "and only its own two sessions"
+            await rls.scope_to_tenant(session, b)  # the same transaction, which would see its own writes
+            names = set((await session.execute(select(User.name))).scalars())
+            live = (await session.execute(select(func.count()).select_from(RefreshToken)
+                                          .where(RefreshToken.revoked_at.is_(None)))).scalar_one()
+            assert "Renamed" not in names and live == 2, "tenant B's rows are untouched"
+            raise _Undo
 
 
 async def test_writing_another_tenants_row_is_refused(http: httpx.AsyncClient, gateway: Service) -> None:
