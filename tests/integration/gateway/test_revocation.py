@@ -13,6 +13,8 @@ import pytest
 
 from parley.devstack.stack import Platform
 from parley.gateway import service as gateway_service
+from parley.gateway.access import API_KEY_ROLE
+from parley.gateway.dependencies import FORWARDING_TOKEN_SECONDS
 from parley.gateway.runtime import GatewayRuntime
 from parley.kit.service import Service
 from tests.integration.gateway.gateway_harness import Account, assert_error, sign_up
@@ -193,3 +195,22 @@ async def test_logout_closes_that_sessions_open_sockets(http: httpx.AsyncClient,
     finally:
         for reader in logged_out + [staying]:
             await reader.ws.close()
+
+
+async def test_a_revoked_api_keys_forwarded_tokens_are_refused_by_the_services(
+        http: httpx.AsyncClient, gateway: Service,
+        conversation: Callable[[str], Awaitable[httpx.Response]]) -> None:
+    owner = await sign_up(http)
+    created = await http.post("/v1/api-keys", json={"name": "zapier", "scopes": ["conversations:read"]},
+                              headers=owner.headers)
+    key_id = uuid.UUID(created.json()["id"])
+    # What the gateway mints to forward one of the key's requests (FORWARDING_TOKEN_SECONDS long).
+    forwarded = _runtime(gateway).issuer.issue(user_id=key_id, tenant_id=owner.credentials.tenant_id,
+                                               role=API_KEY_ROLE, ttl_seconds=FORWARDING_TOKEN_SECONDS,
+                                               extra={"akid": str(key_id)})
+    assert (await conversation(forwarded)).status_code == 200
+
+    assert (await http.delete(f"/v1/api-keys/{key_id}", headers=owner.headers)).status_code == 204
+
+    assert_error(await eventually_status(lambda: conversation(forwarded), 401), 401, "token_revoked")
+    assert (await conversation(owner.access_token)).status_code == 200, "the tenant's other credentials go on"

@@ -100,6 +100,10 @@ class GatewayRuntime:
         """Refuse every access token of a removed or disabled user until the longest-lived one has expired."""
         await self._revoke("sub", str(user_id), self.issuer.ttl_seconds)
 
+    async def revoke_api_key_tokens(self, api_key_id: UUID, ttl_seconds: int) -> None:
+        """Refuse the forwarding tokens minted for a revoked key's requests (their ``sub`` is the key's id)."""
+        await self._revoke("sub", str(api_key_id), ttl_seconds)
+
     async def tenant_status_changed(self, tenant_id: UUID, status: str) -> None:
         """After the change commits: the gateway's cache, every service's check and open sockets follow at once."""
         await self.tenants.invalidate(tenant_id)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from parley.gateway import api_keys, invitations, repository, service
 from parley.gateway.access import authorize, rule_for
 from parley.gateway.created_once import IdempotencyKey, respond_once
-from parley.gateway.dependencies import AuthenticatedCaller, Caller, CallerSession, Runtime
+from parley.gateway.dependencies import FORWARDING_TOKEN_SECONDS, AuthenticatedCaller, Caller, CallerSession, Runtime
 from parley.gateway.endpoints import ERRORS
 from parley.gateway.models import ApiKey, User
 from parley.gateway.schemas import (
@@ -161,4 +161,6 @@ async def revoke_api_key(api_key_id: UUID, caller: ApiKeysCaller, session: Calle
                          runtime: Runtime) -> Response:
     await api_keys.revoke(session, runtime.event_store(), tenant_id=caller.principal.tenant_id,
                           api_key_id=api_key_id)
+    # A request forwarded a moment ago carries a token minted for the key: the services refuse it from now on.
+    await runtime.revoke_api_key_tokens(api_key_id, FORWARDING_TOKEN_SECONDS)
     return Response(status_code=204)
