@@ -84,10 +84,19 @@ class Harness:
     async def consume(self, consumer: str, payload: BaseModel, tenant_id: uuid.UUID | None = None,
                       time: datetime | None = None) -> None:
         """Hand one event to the sender's subscription ``consumer``, in a transaction like the consumer's."""
-        [subscription] = [s for s in self.service.definition.subscriptions if s.consumer == consumer]
         envelope = Envelope.wrap(payload, source="/tests", tenant_id=tenant_id or self.principal.tenant_id, time=time)
-        async with self.service.db.unit_of_work(tenant_id=envelope.tenantid) as session:  # as the consumer runner
-            await subscription.handler(session, envelope)
+        await self.consume_batch(consumer, [envelope])
+
+    async def consume_batch(self, consumer: str, envelopes: list[Envelope]) -> None:
+        """Hand one tenant's events to ``consumer`` together, in one transaction, as the consumer runner does."""
+        [subscription] = [s for s in self.service.definition.subscriptions if s.consumer == consumer]
+        async with self.service.db.unit_of_work(tenant_id=envelopes[0].tenantid) as session:
+            if subscription.batch_handler is not None:
+                await subscription.batch_handler(session, envelopes)
+            else:
+                assert subscription.handler is not None
+                for envelope in envelopes:
+                    await subscription.handler(session, envelope)
 
     async def message(self, client_message_id: uuid.UUID) -> OutboundMessage:
         async with self.service.db.unit_of_work(tenant_id=self.principal.tenant_id) as session:

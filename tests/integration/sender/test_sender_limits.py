@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
+from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageReceived
 from parley.contracts.events.tenants import PlanLimits, TenantCreated, TenantPlanChanged
 from parley.kit.auth import Principal
@@ -151,3 +152,23 @@ async def test_free_form_inside_the_window_goes_and_an_old_message_does_not_open
     assert accepted.wamid
     late = await sender.settle(await sender.request(number, to=stale, text="Sorry for the wait"), "failed")
     assert late.error_code == 131047
+
+
+async def test_a_customers_latest_message_in_a_batch_opens_the_window_whatever_the_order(sender: Harness) -> None:
+    number = await sender.channel()
+    customer = unique_digits("1", 11)
+    now = datetime.now(UTC)
+    await sender.sandbox.post(f"/sandbox/customers/{customer}/messages",  # so Meta's side knows the window too
+                              json={"phone_number_id": number, "type": "text", "text": {"body": "hi"}})
+
+    def received(at: datetime) -> Envelope:
+        return Envelope.wrap(MessageReceived.model_validate({
+            "wamid": f"wamid.{uuid.uuid4().hex}", "phone_number_id": number, "wa_id": customer, "from": customer,
+            "timestamp": at, "type": "text", "text": {"body": "hi"}}), source="/tests",
+            tenant_id=sender.principal.tenant_id)
+
+    # Meta's order is not WhatsApp's: the newest message first, then two from the day before, in one batch.
+    await sender.consume_batch("sender.inbound", [received(now), received(now - timedelta(hours=30)),
+                                                  received(now - timedelta(hours=26))])
+    accepted = await sender.settle(await sender.request(number, to=customer, text="Here you go"), "accepted")
+    assert accepted.wamid, "the older messages processed after it did not close the window"

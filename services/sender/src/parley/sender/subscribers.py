@@ -22,9 +22,6 @@ def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscr
         if status.origin == "meta" and envelope.tenantid is not None:
             await health.apply_meta_status(session, store, policy, status, envelope.tenantid)
 
-    async def inbound(session: AsyncSession, envelope: Envelope) -> None:
-        await windows.record_inbound(session, envelope)
-
     async def tenants(session: AsyncSession, envelope: Envelope) -> None:
         await plans.apply_tenant_event(session, envelope)
 
@@ -35,7 +32,8 @@ def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscr
         Subscription("sender.requests", ("message.requested",), queue,
                      event_types=frozenset({"message.requested"})),
         Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"})),
-        Subscription("sender.inbound", ("message.received",), inbound, event_types=frozenset({"message.received"})),
+        Subscription("sender.inbound", ("message.received",), batch_handler=windows.record_inbound,
+                     event_types=frozenset({"message.received"})),
         Subscription("sender.tenants", ("tenant.changed",), tenants, event_types=plans.EVENT_TYPES),
         Subscription("sender.quality", ("waba.updated",), quality_notices, event_types=quality.EVENT_TYPES),
     ]

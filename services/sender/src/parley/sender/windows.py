@@ -25,14 +25,25 @@ ALWAYS_ALLOWED = frozenset({"template"})
 Conversation = tuple[UUID, str, str]  # tenant_id, phone_number_id, wa_id
 
 
-async def record_inbound(session: AsyncSession, envelope: Envelope) -> None:
-    """A customer wrote: the window with that number opens (Meta's message time; out-of-order safe)."""
-    if envelope.tenantid is None:
+async def record_inbound(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """Customers wrote: each window with that number opens (Meta's message time; out-of-order safe).
+
+    One upsert for the batch (one tenant's events, as the kit's batch handlers get them); a customer who
+    wrote several times in it counts once, with their latest message.
+    """
+    latest: dict[tuple[UUID, str, str], datetime] = {}
+    for envelope in envelopes:
+        if envelope.tenantid is None:
+            continue
+        received = MessageReceived.model_validate(envelope.data)
+        key = (envelope.tenantid, received.wa_id, received.phone_number_id)
+        if key not in latest or received.timestamp > latest[key]:
+            latest[key] = received.timestamp
+    if not latest:
         return
-    received = MessageReceived.model_validate(envelope.data)
-    statement = insert(CustomerContact).values(tenant_id=envelope.tenantid, wa_id=received.wa_id,
-                                               phone_number_id=received.phone_number_id,
-                                               last_inbound_at=received.timestamp)
+    statement = insert(CustomerContact).values([
+        {"tenant_id": tenant_id, "wa_id": wa_id, "phone_number_id": number, "last_inbound_at": at}
+        for (tenant_id, wa_id, number), at in sorted(latest.items())])  # sorted: a fixed lock order
     await session.execute(statement.on_conflict_do_update(
         index_elements=["tenant_id", "wa_id", "phone_number_id"],
         set_={"last_inbound_at": func.greatest(CustomerContact.last_inbound_at, statement.excluded.last_inbound_at)}))
