@@ -6,8 +6,8 @@ from uuid import UUID
 import pytest
 
 from parley.contracts import TOPICS, Envelope, golden, spec_for
-from parley.contracts.binding import MalformedEvent, from_record, to_record
-from parley.contracts.registry import UnknownEventType
+from parley.contracts.binding import MalformedEvent, from_record, stored_to_record, to_record
+from parley.contracts.registry import UnknownEventType, partition_key
 
 SAMPLES = golden.samples()
 SAMPLE_IDS = [name for name, _ in SAMPLES]
@@ -58,6 +58,18 @@ def test_record_headers_carry_the_attributes(name, document):
     assert as_text.get("ce_tenantid") == document.get("tenantid")
     assert all(h.startswith("ce_") or h in {"content-type", "traceparent"} for h in names)
     assert json.loads(value) == document["data"], "the record value is exactly the data payload"
+
+
+@pytest.mark.parametrize(("name", "document"), SAMPLES, ids=SAMPLE_IDS)
+def test_the_relay_publishes_a_stored_envelope_as_to_record_would(name, document):
+    envelope = Envelope.model_validate(document)
+    key = partition_key(envelope)
+    # As the event store holds it: every attribute, None ones as null; and without its trace context.
+    stored = envelope.model_dump(mode="json")
+    untraced = {**stored, "traceparent": None}
+    assert stored_to_record(stored, key) == to_record(envelope)
+    assert stored_to_record(untraced, key) == to_record(Envelope.model_validate(untraced))
+    assert stored_to_record(document, key) == to_record(envelope), "the canonical form (no nulls) too"
 
 
 def test_non_ascii_payload_travels_as_utf8_not_escapes():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -35,6 +36,20 @@ def to_record(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]
         headers.append(("traceparent", envelope.traceparent.encode()))
     value = json.dumps(envelope.data, separators=(",", ":"), ensure_ascii=False).encode()
     return partition_key(envelope).encode(), value, headers
+
+
+def stored_to_record(stored: Mapping[str, Any], key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """``to_record`` of an envelope as stored (its JSON form, validated when it was appended) and its stored key.
+
+    What the outbox relay publishes: the same record ``to_record(Envelope.model_validate(stored))`` gives
+    (tests hold them to each other), without validating each event again on its way out.
+    """
+    headers = [(f"ce_{name}", str(stored[name]).encode()) for name in _ATTRIBUTES if stored.get(name) is not None]
+    headers.append(("content-type", str(stored.get("datacontenttype") or "application/json").encode()))
+    if stored.get("traceparent"):
+        headers.append(("traceparent", str(stored["traceparent"]).encode()))
+    value = json.dumps(stored["data"], separators=(",", ":"), ensure_ascii=False).encode()
+    return key.encode(), value, headers
 
 
 def from_record(value: bytes, headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes]) -> Envelope:

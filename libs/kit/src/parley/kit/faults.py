@@ -6,6 +6,7 @@ Only honoured outside production; a no-op otherwise.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 
@@ -13,10 +14,16 @@ _hits: Counter[str] = Counter()
 
 
 def _armed() -> dict[str, int]:
-    if os.environ.get("PARLEY_ENV") == "production":
+    """The armed points, parsed again only when the environment changed (hot paths reach crash points)."""
+    return _parse(os.environ.get("PARLEY_ENV"), os.environ.get("PARLEY_FAULTS", ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(env: str | None, faults: str) -> dict[str, int]:
+    if env == "production":
         return {}
     armed: dict[str, int] = {}
-    for item in filter(None, os.environ.get("PARLEY_FAULTS", "").split(",")):
+    for item in filter(None, faults.split(",")):
         name, _, nth = item.strip().partition("@")
         armed[name] = int(nth or 1)
     return armed

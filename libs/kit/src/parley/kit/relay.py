@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, text, update
 
 from parley.contracts import Envelope
-from parley.contracts.binding import to_record
+from parley.contracts.binding import stored_to_record, to_record
 from parley.kit import metrics
 from parley.kit.db import Database
 from parley.kit.eventstore import OUTBOX_CHANNEL_PREFIX, KitTables
@@ -52,7 +53,7 @@ class OutboxRelay:
             if not lock.scalar_one():
                 return 0
             rows = (await session.execute(
-                select(es.c.position, es.c.topic, es.c.envelope)
+                select(es.c.position, es.c.topic, es.c.envelope, es.c.partition_key)
                 .where(es.c.published_at.is_(None), es.c.topic.is_not(None))
                 .order_by(es.c.position)
                 .limit(self.batch_size)
@@ -61,17 +62,21 @@ class OutboxRelay:
             if not rows:
                 return 0
             deliveries = []
-            for _, topic, stored in rows:
-                key, value, headers = to_record(Envelope.model_validate(stored))
-                sent = await self.producer.send(self.topic_prefix + topic, value=value, key=key, headers=headers)
+            for _, topic, stored, key in rows:
+                if key is None:  # not stored with its key: derive it from the typed payload
+                    record = to_record(Envelope.model_validate(stored))
+                else:  # validated when appended: published as stored
+                    record = stored_to_record(stored, key)
+                sent = await self.producer.send(self.topic_prefix + topic, value=record[1], key=record[0],
+                                                headers=record[2])
                 deliveries.append(sent)
                 crash_point("relay.mid_batch")
             await asyncio.gather(*deliveries)
             await session.execute(
                 update(es).where(es.c.position.in_([r.position for r in rows])).values(published_at=func.now())
             )
-            for _, topic, _ in rows:
-                metrics.OUTBOX_PUBLISHED.labels(topic=topic).inc()
+            for topic, count in Counter(row.topic for row in rows).items():
+                metrics.OUTBOX_PUBLISHED.labels(topic=topic).inc(count)
             return len(rows)
 
     async def backlog(self) -> int:
