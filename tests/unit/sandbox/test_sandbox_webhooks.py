@@ -71,6 +71,17 @@ async def test_statuses_arrive_signed_batched_and_shaped_like_meta() -> None:
     assert "pricing" not in read
 
 
+async def test_statuses_falling_due_within_the_window_share_one_post() -> None:
+    receiver = Receiver()
+    async with running(receiver, webhook_batch_window_ms=400) as client:
+        await client.post(f"/sandbox/customers/{CUSTOMER}/messages", json={"type": "text", "text": {"body": "hi"}})
+        await eventually(lambda: len(receiver.requests) == 1, message="the customer's message, on its own")
+        wamids = [await text(client, f"Update {n}") for n in range(5)]  # sent one by one, not due together
+        await eventually(lambda: len(statuses(receiver)) == 15, message="sent, delivered and read of each")
+    [_, batch] = notifications(receiver)
+    assert {s["id"] for s in batch["entry"][0]["changes"][0]["value"]["statuses"]} == set(wamids)
+
+
 async def test_a_failing_receiver_gets_the_same_batch_again_until_it_answers_200() -> None:
     receiver = Receiver(answers=[500, 503, 404])
     async with running(receiver) as client:

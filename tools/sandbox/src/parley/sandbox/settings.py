@@ -52,7 +52,8 @@ class SandboxSettings(BaseSettings):
     status_delivered_delay_ms: int = 200
     status_read_delay_ms: int = Field(600, description="negative: customers never read")
 
-    webhook_batch_window_ms: int = Field(20, ge=0, description="events due within it share one POST")
+    webhook_batch_window_ms: int = Field(
+        200, ge=0, description="how long a due status waits for others to share its POST (Meta batches statuses)")
     webhook_max_batch: int = Field(1000, ge=1, le=1000)
     webhook_timeout_seconds: float = 5.0
     webhook_concurrency: int = Field(8, ge=1)

@@ -1,8 +1,9 @@
 """Delivery of notifications to the business's webhook, the way Meta does it.
 
-Events (statuses, inbound messages) are scheduled for a moment; when due, the statuses of one
-number that are due together go out in one POST (up to ``webhook_max_batch``), each inbound
-message in its own. Anything but HTTP 200 is retried with exponential backoff, the same bytes
+Events (statuses, inbound messages) are scheduled for a moment; a due status waits up to
+``webhook_batch_window_ms`` for others, and the statuses of one number waiting together go out in one
+POST (up to ``webhook_max_batch``); each inbound message goes in its own, when due. Anything but
+HTTP 200 is retried with exponential backoff, the same bytes
 every time, until the retry horizon: then the batch is counted undelivered, never dropped
 silently. Chaos adds duplicates, hold-backs (reordering) and random delays.
 """
@@ -87,6 +88,8 @@ class WebhookOutbox:
         self._rng = random.Random(self.chaos.seed)
         self._events: list[tuple[float, int, WebhookEvent]] = []
         self._retries: list[tuple[float, int]] = []
+        self._staged: list[WebhookEvent] = []  # due statuses waiting for others to share their POST
+        self._staged_since = 0.0
         self.deliveries: dict[int, Delivery] = {}
         self._recent: deque[int] = deque(maxlen=5000)
         self.counters: Counter[str] = Counter()
@@ -123,10 +126,22 @@ class WebhookOutbox:
         heapq.heappush(self._events, (self.clock.monotonic() + delay, next(self._ids), event))
 
     def _take_due(self, now: float) -> list[WebhookEvent]:
-        horizon = now + self.settings.webhook_batch_window_ms / 1000
+        """Customers' messages as they fall due; statuses once the oldest due one has waited the batch window
+        (or a full batch is waiting), so that, as at Meta, a busy number's statuses share their POSTs."""
         due = []
-        while self._events and self._events[0][0] <= horizon:
-            due.append(heapq.heappop(self._events)[2])
+        while self._events and self._events[0][0] <= now:
+            moment, _, event = heapq.heappop(self._events)
+            if event.kind == "status":
+                if not self._staged:
+                    self._staged_since = moment
+                self._staged.append(event)
+            else:
+                due.append(event)
+        window = self.settings.webhook_batch_window_ms / 1000
+        full = len(self._staged) >= self.settings.webhook_max_batch
+        if self._staged and (full or now - self._staged_since >= window):
+            due += self._staged
+            self._staged = []
         return due
 
     def _batch(self, events: list[WebhookEvent]) -> list[Delivery]:
@@ -189,6 +204,8 @@ class WebhookOutbox:
 
     def _sleep_seconds(self) -> float:
         moments = [heap[0][0] for heap in (self._events, self._retries) if heap]
+        if self._staged:
+            moments.append(self._staged_since + self.settings.webhook_batch_window_ms / 1000)
         if not moments:
             return 1.0
         return min(1.0, max(0.0, min(moments) - self.clock.monotonic()))
@@ -247,7 +264,7 @@ class WebhookOutbox:
             "attempts": self.counters["attempts"],
             "failed_attempts": self.counters["failed_attempts"],
             "pending_batches": len(pending),
-            "pending_events": sum(d.events for d in pending) + len(self._events),
+            "pending_events": sum(d.events for d in pending) + len(self._events) + len(self._staged),
             "undelivered_batches": self.counters["undelivered_batches"],
             "undelivered_events": self.counters["undelivered_events"],
             "chaos": {**self.chaos.model_dump(), "duplicates_injected": self.counters["chaos_duplicates"],
