@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.auth import Principal
+from parley.kit.loops import run_forever
 from parley.sender import outbound
 from parley.sender.admission import claim_due
 from parley.sender.graph import GraphClient
@@ -198,7 +201,8 @@ async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender:
     number = await sender.channel()
     client_message_id = await sender.request(number)
     async with sender.service.db.unit_of_work(system=True) as session:  # claimed, then the process "died"
-        claimed = await claim_due(session, sender.service.store, sender.sender.cipher, 1000, sender.sender.admission)
+        claimed, _ = await claim_due(session, sender.service.store, sender.sender.cipher, 1000,
+                                     sender.sender.admission)
     assert (await sender.message(client_message_id)).status == "sending"
     async with sender.service.db.unit_of_work(system=True) as session:
         await outbound.mark_in_doubt(session, 0)
@@ -209,3 +213,20 @@ async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender:
                                   .where(outbound.OutboundMessage.id == message.id,
                                          outbound.OutboundMessage.status == "in_doubt")
                                   .values(status="queued"))
+
+
+async def test_an_idle_send_loop_wakes_when_a_request_is_queued_not_a_poll_later(sender: Harness) -> None:
+    number = await sender.channel()
+    # The loop pauses for an hour when it finds nothing: only the wake-up of a committed request gets it going.
+    loop = asyncio.create_task(run_forever("test send loop", sender.sender.send_due, 3600,
+                                           idle=sender.sender.wakeup.pause))
+    try:
+        await asyncio.sleep(0.2)  # the loop finds nothing due and pauses
+        client_message_id = await sender.request(number)
+        deadline = time.monotonic() + 30
+        while not await sender.sends(client_message_id):
+            assert time.monotonic() < deadline, "the queued request was not sent: the loop slept through it"
+            await asyncio.sleep(0.1)
+        assert len(await sender.sends(client_message_id)) == 1
+    finally:
+        loop.cancel()

@@ -10,8 +10,11 @@ from parley.kit.telemetry import get_logger
 log = get_logger(__name__)
 
 
-async def run_forever(name: str, step: Callable[[], Awaitable[int]], idle_seconds: float) -> None:
+async def run_forever(name: str, step: Callable[[], Awaitable[int]], idle_seconds: float,
+                      idle: Callable[[float], Awaitable[None]] | None = None) -> None:
     """Run ``step`` until cancelled; pause when it did nothing (returned 0), back off when it failed.
+
+    The pause is ``idle_seconds``, or ``idle(idle_seconds)`` when given (which may end it sooner, on a wake-up).
 
     A database or broker outage never ends the loop: it is logged and retried with capped backoff.
     """
@@ -28,4 +31,4 @@ async def run_forever(name: str, step: Callable[[], Awaitable[int]], idle_second
             await asyncio.sleep(min(0.2 * 2 ** failures, 5.0))
             continue
         if not done:
-            await asyncio.sleep(idle_seconds)
+            await (idle(idle_seconds) if idle is not None else asyncio.sleep(idle_seconds))

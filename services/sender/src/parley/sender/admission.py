@@ -64,11 +64,14 @@ class _Batch:
 
 
 async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCipher, limit: int,
-                    admission: Admission) -> list[outbound.Claimed]:
-    """Move due messages of sendable numbers to ``sending`` (SKIP LOCKED: replicas share the queue)."""
+                    admission: Admission) -> tuple[list[outbound.Claimed], datetime | None]:
+    """Move due messages of sendable numbers to ``sending`` (SKIP LOCKED: replicas share the queue).
+
+    Returns them, and the earliest moment one of the messages put back may go (None: none was put back).
+    """
     due = await _claim(session, limit)
     if not due:
-        return []
+        return [], None
     now = datetime.now(UTC)
     numbers = await _numbers(session, cipher, {d.phone_number_id for d in due}, admission, now)
     quotas = await plans.quotas_of(session, {d.tenant_id for d in due})
@@ -114,7 +117,7 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
     for item in batch.refuse:
         await outbound.refuse(session, store, item.id, windows.OUTSIDE_WINDOW, "outside_customer_window",
                               windows.refusal(item.recipient))
-    return batch.claimed
+    return batch.claimed, min((row["next_attempt_at"] for row in batch.requeue), default=None)
 
 
 async def _claim(session: AsyncSession, limit: int) -> list[_Due]:

@@ -16,7 +16,7 @@ from parley.sender.health import HealthPolicy
 from parley.sender.limits import PairRate, SendLimits
 from parley.sender.models import Channel, Pool, PoolMember, data_keys, kit_tables, metadata
 from parley.sender.settings import SenderSettings
-from parley.sender.worker import Sender
+from parley.sender.worker import Sender, Wakeup
 
 
 async def project(session: AsyncSession, envelope: Envelope) -> None:
@@ -38,11 +38,12 @@ def build(settings: SenderSettings | None = None) -> Service:
     # and leave a send that never left in doubt.
     graph = GraphClient(settings.graph_api_url, timeout_seconds=settings.graph_timeout_seconds,
                         max_connections=max(100, settings.workers * settings.claim_batch))
+    wakeup = Wakeup()
     definition = ServiceDefinition(
         name="sender", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[endpoints.router, pool_endpoints.router],
-        subscriptions=subscribers.subscriptions(store, policy),
+        subscriptions=subscribers.subscriptions(store, policy, on_queued=wakeup.set),
         projection_tables=[Channel.__table__, Pool.__table__, PoolMember.__table__],
         extra_state={"tenant_cipher": cipher, "graph": graph},
     )
@@ -51,7 +52,7 @@ def build(settings: SenderSettings | None = None) -> Service:
     limits = SendLimits(Redis.from_url(settings.redis_url), pair=pair,
                         lookahead_seconds=settings.pacing_lookahead_seconds)
     admission = Admission(limits, settings.throughput_per_second, policy, settings.window_settle_seconds)
-    sender = Sender(built.db, store, cipher, graph, settings, admission)
+    sender = Sender(built.db, store, cipher, graph, settings, admission, wakeup)
 
     async def send_loops(_: Service) -> None:
         await sender.run_send_loops()

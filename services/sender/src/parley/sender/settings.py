@@ -37,7 +37,8 @@ class SenderSettings(ServiceSettings, EncryptionSettings):
                                 "for the customer's message to reach the sender (the inbound consumer may lag) "
                                 "before it is refused")
     gauges_interval_seconds: float = Field(15.0, description="How often channel gauges are read from the database")
-    idle_seconds: float = Field(0.05, description="Pause of a send loop that found nothing due")
+    idle_seconds: float = Field(0.5, description="Longest pause of a send loop that found nothing due (requests "
+                                                 "queued in the process and its held messages falling due end it)")
     in_doubt_grace_seconds: float = Field(
         600.0, description="How long an in-doubt send waits for Meta's status before it is sent again. Long on "
                            "purpose: it must outlast any lag of the status pipeline, or an accepted send goes twice")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.contracts import Envelope
@@ -11,9 +14,16 @@ from parley.kit.eventstore import EventStore
 from parley.sender import health, outbound, plans, quality, windows
 
 
-def subscriptions(store: EventStore, policy: health.HealthPolicy) -> list[Subscription]:
+def subscriptions(store: EventStore, policy: health.HealthPolicy,
+                  on_queued: Callable[[], None] | None = None) -> list[Subscription]:
+    """``on_queued`` is called after a transaction that queued requests commits (it wakes the send loops)."""
+
     async def queue(session: AsyncSession, envelope: Envelope) -> None:
         await outbound.accept_request(session, store, envelope)
+        wake = on_queued
+        if wake is not None and not session.info.get("wakes_send_loops"):
+            session.info["wakes_send_loops"] = True
+            event.listen(session.sync_session, "after_commit", lambda _: wake(), once=True)
 
     async def statuses(session: AsyncSession, envelope: Envelope) -> None:
         """Meta's statuses settle in-doubt sends and feed each number's health."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
 from uuid import UUID
 
 from prometheus_client import Gauge
@@ -42,12 +45,40 @@ def claimed_tenant(claimed: list[Claimed], phone_number_id: str) -> UUID:
     return next(c.tenant_id for c in claimed if c.phone_number_id == phone_number_id)
 
 
+class Wakeup:
+    """Ends the pause of idle send loops: requests were queued in this process, or a held message falls due.
+
+    Requests queued by other replicas, retries after a backoff and resends after a doubt are found by the
+    loops' polling (``idle_seconds``); a number's own pacing is followed to the moment (``hold_until``).
+    """
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._next_due: float | None = None
+
+    def set(self) -> None:
+        self.event.set()
+
+    def hold_until(self, moment: float) -> None:
+        """A claim put a message back until ``moment`` (monotonic): wake the loops then, not later."""
+        if self._next_due is None or moment < self._next_due or self._next_due <= time.monotonic():
+            self._next_due = moment
+
+    async def pause(self, idle_seconds: float) -> None:
+        timeout = idle_seconds
+        if self._next_due is not None:
+            timeout = min(timeout, max(0.0, self._next_due - time.monotonic()))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.event.wait(), timeout)
+
+
 class Sender:
     """Claims due messages, calls the Graph API outside any transaction, records each outcome."""
 
     def __init__(self, db: Database, store: EventStore, cipher: TenantCipher, graph: GraphClient,
-                 settings: SenderSettings, admission: Admission) -> None:
+                 settings: SenderSettings, admission: Admission, wakeup: Wakeup | None = None) -> None:
         self.db = db
+        self.wakeup = wakeup or Wakeup()
         self.admission = admission
         self.store = store
         self.cipher = cipher
@@ -61,8 +92,12 @@ class Sender:
     async def send_due(self) -> int:
         """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
         # The workers serve every tenant: claiming, recording outcomes and health run in system scope.
+        self.wakeup.event.clear()  # what is queued from here on wakes the loops again
         async with self.db.unit_of_work(system=True) as session:
-            claimed = await claim_due(session, self.store, self.cipher, self.settings.claim_batch, self.admission)
+            claimed, next_hold = await claim_due(session, self.store, self.cipher, self.settings.claim_batch,
+                                                 self.admission)
+        if next_hold is not None:
+            self.wakeup.hold_until(time.monotonic() + max(0.0, (next_hold - datetime.now(UTC)).total_seconds()))
         if not claimed:
             return 0
         crash_point("sender.after_claim")
@@ -99,7 +134,8 @@ class Sender:
         return doubted, resent
 
     async def run_send_loops(self) -> None:
-        await asyncio.gather(*(run_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds)
+        await asyncio.gather(*(run_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds,
+                                           idle=self.wakeup.pause)
                                for i in range(self.settings.workers)))
 
     async def refresh_channel_gauges(self) -> None:
