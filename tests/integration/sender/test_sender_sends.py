@@ -15,7 +15,6 @@ from sqlalchemy import select
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.auth import Principal
-from parley.kit.loops import run_forever
 from parley.sender import outbound
 from parley.sender.admission import claim_due
 from parley.sender.graph import GraphClient
@@ -218,8 +217,7 @@ async def test_a_send_left_in_sending_by_a_dead_process_becomes_in_doubt(sender:
 async def test_an_idle_send_loop_wakes_when_a_request_is_queued_not_a_poll_later(sender: Harness) -> None:
     number = await sender.channel()
     # The loop pauses for an hour when it finds nothing: only the wake-up of a committed request gets it going.
-    loop = asyncio.create_task(run_forever("test send loop", sender.sender.send_due, 3600,
-                                           idle=sender.sender.wakeup.pause))
+    loop = asyncio.create_task(sender.sender.run_send_loops(idle_seconds=3600))
     try:
         await asyncio.sleep(0.2)  # the loop finds nothing due and pauses
         client_message_id = await sender.request(number)

@@ -88,18 +88,60 @@ class Sender:
             retry=outbound.Retry(base_seconds=settings.retry_base_seconds, max_seconds=settings.retry_max_seconds,
                                  pair_base_seconds=settings.pair_backoff_base_seconds),
             max_transient_attempts=settings.max_transient_attempts)
+        self._max_in_flight = settings.workers * settings.claim_batch  # as many as the HTTP pools have connections
+        self._in_flight = 0
+        self._capacity = asyncio.Condition()
+        self._rounds: set[asyncio.Task[None]] = set()
 
     async def send_due(self) -> int:
         """One round: claim (committed), send concurrently, record outcomes; returns how many were sent."""
+        claimed = await self._claim(self.settings.claim_batch)
+        if claimed:
+            await self._send_and_record(claimed)
+        return len(claimed)
+
+    async def dispatch_due(self) -> int:
+        """Claim and start sending, without waiting for the sends: the loop claims the next messages while these
+        wait for their slots and their answers (at most ``workers * claim_batch`` in flight per process)."""
+        async with self._capacity:
+            await self._capacity.wait_for(lambda: self._in_flight < self._max_in_flight)
+            room = min(self.settings.claim_batch, self._max_in_flight - self._in_flight)
+            self._in_flight += room  # reserved before the claim: the other loops see it
+        claimed: list[Claimed] = []
+        try:
+            claimed = await self._claim(room)
+        finally:
+            await self._release(room - len(claimed))
+        if claimed:
+            task = asyncio.create_task(self._complete(claimed), name="sender round")
+            self._rounds.add(task)
+            task.add_done_callback(self._rounds.discard)
+        return len(claimed)
+
+    async def _complete(self, claimed: list[Claimed]) -> None:
+        try:
+            await self._send_and_record(claimed)
+        except Exception as exc:  # noqa: BLE001 - the sends stay "sending" and become in doubt: the sweeper decides
+            log.warning("recording a send round failed", error=f"{type(exc).__name__}: {exc}", sends=len(claimed))
+        finally:
+            await self._release(len(claimed))
+
+    async def _release(self, count: int) -> None:
+        if count:
+            async with self._capacity:
+                self._in_flight -= count
+                self._capacity.notify_all()
+
+    async def _claim(self, limit: int) -> list[Claimed]:
         # The workers serve every tenant: claiming, recording outcomes and health run in system scope.
         self.wakeup.event.clear()  # what is queued from here on wakes the loops again
         async with self.db.unit_of_work(system=True) as session:
-            claimed, next_hold = await claim_due(session, self.store, self.cipher, self.settings.claim_batch,
-                                                 self.admission)
+            claimed, next_hold = await claim_due(session, self.store, self.cipher, limit, self.admission)
         if next_hold is not None:
             self.wakeup.hold_until(time.monotonic() + max(0.0, (next_hold - datetime.now(UTC)).total_seconds()))
-        if not claimed:
-            return 0
+        return claimed
+
+    async def _send_and_record(self, claimed: list[Claimed]) -> None:
         crash_point("sender.after_claim")
         outcomes = await asyncio.gather(*(self._send_in_slot(c) for c in claimed))
         crash_point("sender.after_send")
@@ -116,7 +158,6 @@ class Sender:
                 if tally.outcomes or tally.accepted or tally.failed:
                     await health.record(session, self.store, self.admission.health, phone_number_id,
                                         claimed_tenant(claimed, phone_number_id), tally)
-        return len(claimed)
 
     async def _send_in_slot(self, claimed: Claimed) -> SendOutcome:
         if claimed.delay_seconds > 0:
@@ -133,10 +174,15 @@ class Sender:
             log.info("in-doubt sends", marked_in_doubt=doubted, queued_again=resent)
         return doubted, resent
 
-    async def run_send_loops(self) -> None:
-        await asyncio.gather(*(run_forever(f"send loop {i}", self.send_due, self.settings.idle_seconds,
-                                           idle=self.wakeup.pause)
-                               for i in range(self.settings.workers)))
+    async def run_send_loops(self, idle_seconds: float | None = None) -> None:
+        """The send loops, until cancelled; then the rounds in flight finish (their messages are claimed)."""
+        idle = self.settings.idle_seconds if idle_seconds is None else idle_seconds
+        try:
+            await asyncio.gather(*(run_forever(f"send loop {i}", self.dispatch_due, idle, idle=self.wakeup.pause)
+                                   for i in range(self.settings.workers)))
+        finally:
+            if self._rounds:
+                await asyncio.wait(set(self._rounds), timeout=self.settings.graph_timeout_seconds + 5)
 
     async def refresh_channel_gauges(self) -> None:
         """Channels per status for alerting (``needs_token`` after Meta error 190), from the shared database."""
