@@ -84,6 +84,21 @@ async def test_opt_in_keyword_and_late_messages_follow_whatsapp_time(crm: Crm) -
     assert types == ["contact.opted-out", "contact.opted-in"]
 
 
+async def test_a_batch_of_messages_is_read_in_order_with_the_keywords_read_once(crm: Crm) -> None:
+    tenant, wa_id, other, chatty = crm.principal.tenant_id, new_wa_id(), new_wa_id(), new_wa_id()
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    batch = [inbound(tenant, wa_id, text="STOP", at=start), inbound(tenant, chatty, text="hello there"),
+             inbound(tenant, other, text="Parar", at=start), inbound(tenant, wa_id, text="START",
+                                                                    at=start + timedelta(minutes=1))]
+    [subscription] = crm_wiring.subscriptions(crm.service.store)
+    runner = ConsumerRunner(crm.service.db, crm.service.store.tables, None, subscription)  # type: ignore[arg-type]
+    await runner.handle_batch([_record(envelope, offset) for offset, envelope in enumerate(batch)])
+
+    assert set(await _opted_out(crm)) >= {other} and not {wa_id, chatty} & set(await _opted_out(crm))
+    types = [e["type"] for e in await crm.events(aggregate_id=f"{tenant}:{wa_id}")]
+    assert types == ["contact.opted-out", "contact.opted-in"], "the STOP, then the START after it"
+
+
 async def test_tenant_keywords_replace_the_defaults(crm: Crm) -> None:
     defaults = (await crm.client.get("/v1/opt-outs/keywords")).json()
     assert defaults["default"] is True and {"STOP", "SAIR", "PARAR", "CANCELAR", "BAJA"} <= set(defaults["opt_out"])

@@ -19,7 +19,7 @@ from parley.contracts.events.messages import MessageReceived
 from parley.conversation import consent_repository as repository
 from parley.conversation.consent_schemas import BlockIn, KeywordsIn, KeywordsOut, OptOutIn
 from parley.conversation.crm_models import BlockedNumber, ContactConsent
-from parley.conversation.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, match
+from parley.conversation.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, KeywordMatch, match
 from parley.kit.auth import Principal
 from parley.kit.errors import Conflict, Forbidden, NotFound
 from parley.kit.eventstore import ConcurrencyError, EventStore
@@ -104,16 +104,30 @@ def _said(message: MessageReceived) -> str | None:
     return None
 
 
-async def detect_keyword(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
-    """Opt a customer out (or back in) when the whole inbound message is one of the tenant's keywords."""
-    message = envelope.payload()
-    tenant_id = envelope.tenantid
-    if not isinstance(message, MessageReceived) or tenant_id is None:
-        return
-    config = await get_keywords(session, tenant_id)
-    found = match(_said(message), config.opt_out, config.opt_in)
-    if found is None:
-        return
+async def detect_keywords(session: AsyncSession, store: EventStore, envelopes: list[Envelope]) -> None:
+    """Opt customers out (or back in) whose whole inbound message is one of the tenant's keywords.
+
+    A batch handler: one tenant's messages in order; its keywords are read once, and only a message that
+    matches one costs more (most messages are not keywords).
+    """
+    config: KeywordsOut | None = None
+    for envelope in envelopes:
+        message = envelope.payload()
+        tenant_id = envelope.tenantid
+        if not isinstance(message, MessageReceived) or tenant_id is None:
+            continue
+        said = _said(message)
+        if said is None:
+            continue
+        if config is None:
+            config = await get_keywords(session, tenant_id)
+        found = match(said, config.opt_out, config.opt_in)
+        if found is not None:
+            await _apply_keyword(session, store, tenant_id, message, found)
+
+
+async def _apply_keyword(session: AsyncSession, store: EventStore, tenant_id: UUID, message: MessageReceived,
+                         found: KeywordMatch) -> None:
     current = await repository.consent(session, tenant_id, message.wa_id)
     if current is not None and current.changed_at >= message.timestamp:
         return  # older than the latest change: a late STOP must not undo a later START

@@ -28,8 +28,8 @@ def projector(service_projector: Projector) -> Projector:
 
 
 def subscriptions(store: EventStore) -> list[Subscription]:
-    async def keywords(session: AsyncSession, envelope: Envelope) -> None:
-        await consent.detect_keyword(session, store, envelope)
+    async def keywords(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        await consent.detect_keywords(session, store, envelopes)
 
-    return [Subscription("conversation-optouts", ("message.received",), keywords,
+    return [Subscription("conversation-optouts", ("message.received",), batch_handler=keywords,
                          event_types=frozenset({"message.received"}))]
