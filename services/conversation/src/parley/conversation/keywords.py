@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", _EDGES.sub("", bare.casefold())).strip()
 
 
+@functools.lru_cache(maxsize=4096)
+def _normalized_keyword(keyword: str) -> str:
+    """Keywords repeat for every message: normalized once each (normalizing them was most of the consumer's work)."""
+    return normalize(keyword)
+
+
 @dataclass(frozen=True)
 class KeywordMatch:
     kind: Literal["opt_out", "opt_in"]
@@ -37,6 +44,6 @@ def match(text: str | None, opt_out: list[str] | tuple[str, ...],
     said = normalize(text)
     for kind, keywords in (("opt_out", opt_out), ("opt_in", opt_in)):
         for keyword in keywords:
-            if normalize(keyword) == said:
+            if _normalized_keyword(keyword) == said:
                 return KeywordMatch(kind, keyword)  # type: ignore[arg-type]
     return None
