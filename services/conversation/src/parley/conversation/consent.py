@@ -93,6 +93,10 @@ async def opt_in(session: AsyncSession, store: EventStore, principal: Principal,
         wa_id=wa_id, source="manual", actor_id=principal.user_id, opted_in_at=datetime.now(UTC)))
 
 
+#: The message types ``_said`` reads words from.
+_TYPED_OR_TAPPED = frozenset({"text", "button", "interactive"})
+
+
 def _said(message: MessageReceived) -> str | None:
     """What the customer typed or tapped: a text body, a quick-reply button, an interactive button's title."""
     if message.text:
@@ -112,6 +116,8 @@ async def detect_keywords(session: AsyncSession, store: EventStore, envelopes: l
     """
     config: KeywordsOut | None = None
     for envelope in envelopes:
+        if envelope.data.get("type") not in _TYPED_OR_TAPPED:  # an image, a reaction...: not read further
+            continue
         message = envelope.payload()
         tenant_id = envelope.tenantid
         if not isinstance(message, MessageReceived) or tenant_id is None:
