@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +32,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.scratch import scratch_platform  # noqa: E402
 from parley.contracts import Envelope  # noqa: E402
 from parley.contracts.binding import to_record  # noqa: E402
 from parley.contracts.events.messages import MessageReceived  # noqa: E402
@@ -42,7 +40,7 @@ from parley.conversation.main import build  # noqa: E402
 from parley.conversation.sealing import message_context  # noqa: E402
 from parley.conversation.settings import ConversationSettings  # noqa: E402
 from parley.devstack.catalog import SERVICES  # noqa: E402
-from parley.devstack.stack import Infra, InfraPorts, Platform  # noqa: E402
+from parley.devstack.stack import Platform  # noqa: E402
 from parley.kit import crypto  # noqa: E402
 from parley.kit.auth import Principal, current_principal  # noqa: E402
 from parley.kit.consumer import ConsumerRunner, Subscription  # noqa: E402
@@ -56,12 +54,6 @@ TEAMS = 3
 STATUSES = ["open", "pending", "resolved", "snoozed"]
 LABELS = ["vip", "billing", "lead", "support", "refund"]
 NUMBER = "106540352242922"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def agent_id(tenant: int, n: int) -> uuid.UUID:
@@ -320,10 +312,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=400)
     args = parser.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    platform = Platform(state_dir=state, infra=Infra(state, InfraPorts(free_port(), free_port(), free_port())),
-                        service_ports={s.name: free_port() for s in SERVICES},
-                        environ={**os.environ, "LOG_LEVEL": "WARNING"})
+    platform = scratch_platform()
     try:
         platform.infra.start()
         platform.prepare()

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.realtime_latency import Timeline, bare_kafka_hop, free_port, line, load, pct, watch_topics  # noqa: E402
-from parley.devstack.catalog import SERVICES  # noqa: E402
-from parley.devstack.stack import Infra, InfraPorts, Platform  # noqa: E402
+from bench.realtime_latency import Timeline, bare_kafka_hop, line, load, pct, watch_topics  # noqa: E402
+from bench.scratch import scratch_platform  # noqa: E402
+from parley.devstack.stack import Platform  # noqa: E402
 
 
 async def run(platform: Platform, args: argparse.Namespace) -> None:
@@ -55,10 +53,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--customers", type=int, default=2000, help="distinct senders")
     args = parser.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    platform = Platform(state_dir=state, infra=Infra(state, InfraPorts(free_port(), free_port(), free_port())),
-                        service_ports={s.name: free_port() for s in SERVICES},
-                        environ={**os.environ, "LOG_LEVEL": "WARNING"})
+    platform = scratch_platform()
     try:
         platform.infra.start()
         platform.prepare()
@@ -67,7 +62,7 @@ def main() -> None:
         asyncio.run(run(platform, args))
     finally:
         platform.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(platform.state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -35,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiokafka import ConsumerRecord  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
+from bench.scratch import scratch_platform  # noqa: E402
 from parley.contracts import Envelope, new_event_id  # noqa: E402
 from parley.contracts.binding import to_record  # noqa: E402
 from parley.contracts.events.webhooks import WebhookReceived  # noqa: E402
 from parley.devstack.catalog import SERVICES  # noqa: E402
-from parley.devstack.stack import Infra, InfraPorts, Platform  # noqa: E402
 from parley.ingest import service, subscribers  # noqa: E402
 from parley.ingest.main import build  # noqa: E402
 from parley.ingest.models import ChannelRoute, WebhookRecord  # noqa: E402
@@ -49,12 +46,6 @@ from parley.kit.service import Service  # noqa: E402
 from tests.support import meta  # noqa: E402
 
 NUMBER, TENANT = "106540352242922", uuid.uuid4()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def store_webhooks(ingest: Service, count: int, label: str) -> list[uuid.UUID]:
@@ -131,10 +122,7 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=500, help="records per fetch (INGEST_CONSUMER_BATCH_SIZE)")
     args = parser.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    platform = Platform(state_dir=state, infra=Infra(state, InfraPorts(free_port(), free_port(), free_port())),
-                        service_ports={s.name: free_port() for s in SERVICES},
-                        environ={**os.environ, "LOG_LEVEL": "WARNING"})
+    platform = scratch_platform()
     try:
         platform.infra.start()
         platform.prepare()
@@ -142,7 +130,7 @@ def main() -> None:
         asyncio.run(bench(platform.database_url(spec), args.webhooks, args.batch))
     finally:
         platform.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(platform.state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
