@@ -10,11 +10,11 @@ latency at a fixed rate (open loop), the server's CPU time per request, and the 
 
 Shapes (what runs the ingest side; ``--shape``):
 
-* ``all-in-one`` (default; what deploy/ and docker-compose.yml run): one process serving the API and
-  running the outbox relay and the normalizer consumer.
+* ``all-in-one`` (default; what docker-compose.yml and `make run` run): one process serving the API
+  and running the outbox relay and the normalizer consumer.
 * ``split``: the webhook API in one process (INGEST_CONSUMERS_ENABLED=false, INGEST_RELAY_ENABLED=false)
-  and a second ingest process beside it running the relay and the normalizer (an ``ingest-normalizer``
-  deployment; deploy/ does not have it yet), both running throughout the measurement.
+  and a second ingest process beside it running the relay and the normalizer (what deploy/k8s runs:
+  the ``ingest`` and ``ingest-normalizer`` Deployments), both running throughout the measurement.
 * ``api-only``: the API process alone; the events wait in the outbox (the pipeline is not measured).
 
 For ``split`` and ``all-in-one`` the benchmark then waits until the pipeline has caught up (every

@@ -395,9 +395,34 @@ def test_every_referenced_configmap_exists(target):
 # Every Deployment, in every overlay
 
 
+def _consumer_deployments() -> dict[str, str]:
+    """service -> the second Deployment running its Kafka consumers (generate_autoscaling.CONSUMER_DEPLOYMENTS)."""
+    return dict(_load_script("generate_autoscaling").CONSUMER_DEPLOYMENTS)
+
+
 @pytest.mark.parametrize("target", SERVICE_TARGETS)
 def test_one_deployment_per_service_directory(target):
-    assert sorted(_deployments(target)) == SERVICES
+    assert sorted(_deployments(target)) == sorted([*SERVICES, *_consumer_deployments().values()])
+
+
+@pytest.mark.parametrize("target", SERVICE_TARGETS)
+def test_ingest_answers_webhooks_in_pods_that_never_normalize(target):
+    """The webhook pods only store and answer; ingest-normalizer (same image, same settings and secrets)
+    runs the consumers and the relay, and no Service sends it traffic."""
+    deployments = _deployments(target)
+    api, worker = _container(deployments["ingest"]), _container(deployments["ingest-normalizer"])
+    api_env, worker_env = _env(api), _env(worker)
+    roles = ("INGEST_CONSUMERS_ENABLED", "INGEST_RELAY_ENABLED")
+    assert [api_env[name]["value"] for name in roles] == ["false", "false"]
+    assert [worker_env[name]["value"] for name in roles] == ["true", "true"]
+    assert worker["image"] == api["image"] and worker.get("args") == api.get("args")
+    assert worker["envFrom"] == api["envFrom"]
+    unchanged = {k: v for k, v in api_env.items() if not k.endswith(("_CONSUMERS_ENABLED", "_RELAY_ENABLED"))}
+    assert {k: v for k, v in worker_env.items() if k in unchanged} == unchanged
+    worker_labels = deployments["ingest-normalizer"]["spec"]["template"]["metadata"]["labels"]
+    for svc in of_kind(rendered(target), "Service").values():
+        selector = svc["spec"].get("selector") or {}
+        assert not (selector and all(worker_labels.get(k) == v for k, v in selector.items())), svc["metadata"]
 
 
 @pytest.mark.parametrize(("target", "name"), _all_deployment_ids())
@@ -549,7 +574,11 @@ def test_committed_autoscaling_equals_the_generated(autoscaling_script):
 @pytest.mark.parametrize("service", SERVICES)
 def test_kafka_consumers_scale_on_their_consumer_group_lag(service, autoscaling_script):
     groups = autoscaling_script.consumer_groups(service)
-    (scaler,) = _autoscalers(rendered("base"), service)
+    consumers = autoscaling_script.CONSUMER_DEPLOYMENTS.get(service)
+    if consumers:  # the HTTP Deployment has no consumers of its own
+        (http_scaler,) = _autoscalers(rendered("base"), service)
+        assert http_scaler["kind"] == "HorizontalPodAutoscaler"
+    (scaler,) = _autoscalers(rendered("base"), consumers or service)
     if not groups:
         assert scaler["kind"] == "HorizontalPodAutoscaler"
         return
@@ -626,8 +655,10 @@ def test_the_release_names_every_service_image_with_one_tag():
 
 def test_prod_services_run_the_release_images():
     images = _release_images()
-    for service, dep in _deployments("prod").items():
-        assert _container(dep)["image"] == images[f"parley/{service}"]
+    image_of = {name: service for service in SERVICES
+                for name in (service, _consumer_deployments().get(service)) if name}
+    for name, dep in _deployments("prod").items():
+        assert _container(dep)["image"] == images[f"parley/{image_of[name]}"]
 
 
 def test_a_migration_job_per_service_named_for_the_release():
@@ -819,6 +850,9 @@ def _universe(service_ports: dict[str, int], with_cnpg: bool):
     pods = {s: Pod(s, NAMESPACE, {"app.kubernetes.io/name": s, "app.kubernetes.io/component": "service",
                                   "app.kubernetes.io/part-of": "parley"}, {"http": p})
             for s, p in service_ports.items()}
+    for service, worker in _consumer_deployments().items():
+        pods[worker] = Pod(worker, NAMESPACE, {**pods[service].labels, "app.kubernetes.io/name": worker},
+                           {"http": service_ports[service]})
     pods["migrate-job"] = Pod("migrate-job", NAMESPACE, {
         "app.kubernetes.io/name": "parley-migrate", "app.kubernetes.io/instance": "ingest",
         "app.kubernetes.io/component": "migration", "app.kubernetes.io/part-of": "parley"})
@@ -853,7 +887,9 @@ def _universe(service_ports: dict[str, int], with_cnpg: bool):
 
 def expected_flows(service_ports: dict[str, int], with_cnpg: bool) -> set[tuple[str, str, int, str]]:
     """The architecture's traffic, written out: everything else must be denied."""
-    services = list(service_ports)
+    workers = _consumer_deployments()
+    ports = {**service_ports, **{w: service_ports[s] for s, w in workers.items()}}
+    services = list(ports)
     flows: set[tuple[str, str, int, str]] = set()
     parley_pods = [*services, "migrate-job", "provision-job"]
     for pod in parley_pods + (["pg-instance"] if with_cnpg else []):
@@ -865,10 +901,11 @@ def expected_flows(service_ports: dict[str, int], with_cnpg: bool) -> set[tuple[
         flows.add((s, "kafka-broker", 9092, "TCP"))
         flows.add((s, "managed-redis", 6379, "TCP"))
         flows.add((s, "otel-collector", 4318, "TCP"))
-        flows.add(("prometheus", s, service_ports[s], "TCP"))
+        flows.add(("prometheus", s, ports[s], "TCP"))
         if s != "gateway":  # (a pod talking to itself is not policed)
             flows.add((s, "gateway", service_ports["gateway"], "TCP"))
-            flows.add(("gateway", s, service_ports[s], "TCP"))
+            if s not in workers.values():  # a consumer Deployment has no API to call
+                flows.add(("gateway", s, ports[s], "TCP"))
     for public in ("gateway", "ingest"):
         flows.add(("ingress-nginx", public, service_ports[public], "TCP"))
     addresses = ["managed-postgres", "managed-redis", "meta-graph-api", "private-host", "cloud-metadata"]
@@ -936,6 +973,11 @@ def test_network_policy_evaluator_spot_checks(service_ports):
     assert flow_allowed(policies, pods["egress"], addresses["meta-graph-api"], 443)
     assert not flow_allowed(policies, pods["migrate-job"], others["kafka-broker"], 9092)
     assert not flow_allowed(policies, others["stranger"], pods["ingest"], service_ports["ingest"])
+    normalizer, port = pods["ingest-normalizer"], service_ports["ingest"]
+    assert not flow_allowed(policies, others["ingress-nginx"], normalizer, port)  # webhooks reach `ingest` only
+    assert not flow_allowed(policies, pods["gateway"], normalizer, port)
+    assert flow_allowed(policies, others["prometheus"], normalizer, port)
+    assert flow_allowed(policies, normalizer, others["kafka-broker"], 9092)
 
 
 # ---------------------------------------------------------------------------------------------
