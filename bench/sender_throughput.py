@@ -187,10 +187,9 @@ async def inject(settings: SenderSettings, tenant_id: uuid.UUID, numbers: list[s
                 continue
             async with built.db.unit_of_work(tenant_id=tenant_id) as session:  # as the consumer scopes it
                 now = time.time()
-                for i in range(index, due):
-                    envelope, client_message_id = request(tenant_id, i, numbers, pool_id, run)
-                    await outbound.accept_request(session, built.store, envelope)
-                    requested[client_message_id] = now
+                made = [request(tenant_id, i, numbers, pool_id, run) for i in range(index, due)]
+                await outbound.accept_requests(session, built.store, [envelope for envelope, _ in made])
+                requested.update((client_message_id, now) for _, client_message_id in made)
             index = due
     finally:
         await built.db.dispose()

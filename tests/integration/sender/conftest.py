@@ -74,12 +74,18 @@ class Harness:
                       text: str | None = None) -> uuid.UUID:
         """What the consumer does with one ``message.requested`` (a hello_world template, or free-form text)."""
         client_message_id = client_message_id or uuid.uuid4()
+        await self.consume("sender.requests", self.requested(phone_number_id, client_message_id, to,
+                                                             pool_id=pool_id, text=text))
+        return client_message_id
+
+    @staticmethod
+    def requested(phone_number_id: str | None, client_message_id: uuid.UUID, to: str | None = None, *,
+                  pool_id: uuid.UUID | None = None, text: str | None = None) -> MessageRequested:
         kind, content = ("text", {"body": text}) if text is not None else \
             ("template", {"name": "hello_world", "language": {"code": "en_US"}})
-        await self.consume("sender.requests", MessageRequested(
+        return MessageRequested(
             client_message_id=client_message_id, phone_number_id=phone_number_id, pool_id=pool_id,
-            to=to or unique_digits("1", 11), type=kind, content=content, requested_by=Requester(kind="api")))
-        return client_message_id
+            to=to or unique_digits("1", 11), type=kind, content=content, requested_by=Requester(kind="api"))
 
     async def consume(self, consumer: str, payload: BaseModel, tenant_id: uuid.UUID | None = None,
                       time: datetime | None = None) -> None:

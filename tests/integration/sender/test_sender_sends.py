@@ -75,6 +75,36 @@ async def test_a_duplicate_request_is_sent_once_and_gets_the_original_outcome(se
     assert statuses[0]["biz_opaque_callback_data"] == str(client_message_id)
 
 
+async def test_a_batch_of_requests_queues_each_once_in_order_and_repeats_get_the_original_outcome(
+        sender: Harness) -> None:
+    """The consumer hands the sender a tenant's requests together: direct ones go in one insert, a pool request
+    in the middle picks its number, a repeat (earlier or within the batch) is not queued again, and a number
+    the tenant does not own fails its message, not the batch."""
+    number, other = await sender.channel(), await sender.channel()
+    pool = await sender.client.post("/v1/pools", json={"name": "Batch", "phone_number_ids": [other]})
+    assert pool.status_code == 201, pool.text
+    done = await sender.request(number)
+    accepted = await sender.settle(done, "accepted")
+    first, second, pooled, stray = (uuid.uuid4() for _ in range(4))
+    tenant = sender.principal.tenant_id
+    batch = [sender.requested(number, first), sender.requested(number, done), sender.requested(number, first),
+             sender.requested(None, pooled, pool_id=uuid.UUID(pool.json()["id"])),
+             sender.requested(number, second), sender.requested("15550009999", stray)]
+    await sender.consume_batch("sender.requests", [Envelope.wrap(r, source="/tests", tenant_id=tenant) for r in batch])
+
+    queued = [await sender.message(i) for i in (first, pooled, second)]
+    assert [m.id for m in queued] == sorted(m.id for m in queued), "queued in the order requested"
+    assert queued[1].phone_number_id == other
+    refused = await sender.message(stray)
+    assert refused.status == "failed" and "not registered" in (refused.last_error or "")
+    for client_message_id in (first, pooled, second):
+        await sender.settle(client_message_id, "accepted")
+        assert len(await sender.sends(client_message_id)) == 1
+    assert [s["status"] for s in await sender.statuses(done)] == ["accepted", "accepted"]
+    assert len(await sender.sends(done)) == 1 and (await sender.message(done)).wamid == accepted.wamid
+    assert [s["status"] for s in await sender.statuses(first)] == ["accepted"]
+
+
 async def test_a_permanent_error_fails_the_message_with_metas_code(sender: Harness) -> None:
     number = await sender.channel()
     await sender.sandbox.post(f"/sandbox/numbers/{number}/faults", json={"code": 131026, "times": 1})

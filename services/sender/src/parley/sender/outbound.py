@@ -88,6 +88,63 @@ async def accept_request(session: AsyncSession, store: EventStore, envelope: Env
     await _queue(session, store, envelope.tenantid, request, request.phone_number_id or "", now)
 
 
+async def accept_requests(session: AsyncSession, store: EventStore, envelopes: list[Envelope]) -> None:
+    """A batch of one tenant's requests, as ``accept_request`` one by one would queue them, in fewer statements.
+
+    Requests to a number go in one insert per run of them (in the batch's order, so ids keep the order the
+    requests were made in), with one ownership check of their numbers; a pool request picks its number
+    first, as before. Repeats (redelivered, or twice in the batch) get the original outcome.
+    """
+    now = datetime.now(UTC)
+    run: list[tuple[UUID, MessageRequested]] = []
+    for envelope in envelopes:
+        if envelope.tenantid is None:
+            raise PoisonMessage("message.requested without a tenant id")
+        request = MessageRequested.model_validate(envelope.data)
+        if request.pool_id is None:
+            run.append((envelope.tenantid, request))
+            continue
+        await _queue_many(session, store, run, now)
+        run = []
+        await _accept_pool_request(session, store, envelope.tenantid, request, now)
+    await _queue_many(session, store, run, now)
+
+
+async def _queue_many(session: AsyncSession, store: EventStore, requests: list[tuple[UUID, MessageRequested]],
+                      now: datetime) -> None:
+    """``_queue`` for requests that name their number: one insert, one channel query, then the exceptions."""
+    if len(requests) <= 1:
+        for tenant_id, request in requests:
+            await _queue(session, store, tenant_id, request, request.phone_number_id or "", now)
+        return
+    inserted: set[tuple[UUID, UUID]] = {(row.tenant_id, row.client_message_id) for row in await session.execute(
+        insert(OutboundMessage).values([{
+            "tenant_id": tenant_id, "client_message_id": request.client_message_id, "pool_id": None,
+            "phone_number_id": request.phone_number_id or "", "recipient": request.to, "type": request.type,
+            "body": graph_body(request), "status": "queued", "attempts": 0, "next_attempt_at": now, "version": 0,
+            "requested_at": now, "updated_at": now,
+        } for tenant_id, request in requests])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"])
+        .returning(OutboundMessage.tenant_id, OutboundMessage.client_message_id))}
+    numbers = {request.phone_number_id or "" for _, request in requests}
+    owned = {(row.tenant_id, row.phone_number_id) for row in await session.execute(
+        select(Channel.tenant_id, Channel.phone_number_id).where(Channel.phone_number_id.in_(sorted(numbers))))}
+    settled: set[tuple[UUID, UUID]] = set()
+    for tenant_id, request in requests:
+        key = (tenant_id, request.client_message_id)
+        if key in settled:
+            continue
+        settled.add(key)
+        number = request.phone_number_id or ""
+        if key not in inserted:  # queued before (a redelivery, or a repeat): the original outcome
+            message = await _locked(session, tenant_id, request.client_message_id)
+            if message.status in FINAL:
+                await _publish_outcome(session, store, message)
+        elif (tenant_id, number) not in owned:
+            await _fail(session, store, await _locked(session, tenant_id, request.client_message_id), 0,
+                        "channel_not_found", f"phone number {number} is not registered to this tenant")
+
+
 async def _accept_pool_request(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
                                now: datetime) -> None:
     """Pick the pool's number for this customer (sticky, else round robin over healthy members), then queue."""

@@ -18,8 +18,8 @@ def subscriptions(store: EventStore, policy: health.HealthPolicy,
                   on_queued: Callable[[], None] | None = None) -> list[Subscription]:
     """``on_queued`` is called after a transaction that queued requests commits (it wakes the send loops)."""
 
-    async def queue(session: AsyncSession, envelope: Envelope) -> None:
-        await outbound.accept_request(session, store, envelope)
+    async def queue(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        await outbound.accept_requests(session, store, envelopes)
         wake = on_queued
         if wake is not None and not session.info.get("wakes_send_loops"):
             session.info["wakes_send_loops"] = True
@@ -39,7 +39,7 @@ def subscriptions(store: EventStore, policy: health.HealthPolicy,
         await quality.apply_quality_update(session, store, envelope)
 
     return [
-        Subscription("sender.requests", ("message.requested",), queue,
+        Subscription("sender.requests", ("message.requested",), batch_handler=queue,
                      event_types=frozenset({"message.requested"})),
         Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"})),
         Subscription("sender.inbound", ("message.received",), batch_handler=windows.record_inbound,
