@@ -20,6 +20,19 @@ from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Infra, InfraPorts, Platform
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``own_platform`` start a whole platform of their own (``make run``): they run right after the
+    unit tier, before the session's shared servers and services exist, rather than beside them at the end
+    (two platforms on a small CI machine made the one test 5x slower, 274 s instead of 56 s)."""
+    own = [item for item in items if item.get_closest_marker("own_platform")]
+    if not own:
+        return
+    rest = [item for item in items if not item.get_closest_marker("own_platform")]
+    unit = Path(__file__).parent / "unit"
+    servers_from = next((k for k, item in enumerate(rest) if unit not in item.path.parents), len(rest))
+    items[:] = rest[:servers_from] + own + rest[servers_from:]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

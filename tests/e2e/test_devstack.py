@@ -18,7 +18,7 @@ from parley.devstack.catalog import SERVICES
 from tests.conftest import free_port
 from tests.support import meta
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_platform]
 
 
 def _environment(state_dir: Path) -> dict[str, str]:
