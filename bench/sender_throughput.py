@@ -188,7 +188,8 @@ async def inject(settings: SenderSettings, tenant_id: uuid.UUID, numbers: list[s
             async with built.db.unit_of_work(tenant_id=tenant_id) as session:  # as the consumer scopes it
                 now = time.time()
                 made = [request(tenant_id, i, numbers, pool_id, run) for i in range(index, due)]
-                await outbound.accept_requests(session, built.store, [envelope for envelope, _ in made])
+                await outbound.accept_requests(session, built.store, built.definition.extra_state["tenant_cipher"],
+                                               [envelope for envelope, _ in made])
                 requested.update((client_message_id, now) for _, client_message_id in made)
             index = due
     finally:

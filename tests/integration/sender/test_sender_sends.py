@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from parley.contracts import Envelope
-from parley.contracts.events.messages import MessageStatus
+from parley.contracts.events.messages import MessageReceived, MessageStatus
 from parley.kit.auth import Principal
+from parley.kit.cli import rewrap_keys
+from parley.kit.crypto import Keyring
 from parley.sender import outbound
 from parley.sender.admission import claim_due
 from parley.sender.graph import GraphClient
 from parley.sender.models import kit_tables
 from parley.sender.worker import Sender
-from tests.integration.sender.conftest import Harness
+from tests.integration.sender.conftest import Harness, unique_digits
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,67 @@ async def test_a_channel_is_verified_stored_encrypted_and_never_shown(sender: Ha
     assert token not in json.dumps(history), "the event store holds ciphertext only"
 
     assert (await sender.client.post("/v1/channels", json=body)).status_code == 409
+
+
+async def test_a_messages_content_is_stored_only_encrypted_and_sent_as_written(sender: Harness) -> None:
+    number = await sender.channel()
+    customer, words = unique_digits("1", 11), f"Your code is {uuid.uuid4().hex[:8]}, do not share it"
+    await sender.sandbox.post(f"/sandbox/customers/{customer}/messages",
+                              json={"phone_number_id": number, "type": "text", "text": {"body": "hi"}})
+    await sender.consume("sender.inbound", MessageReceived.model_validate({
+        "wamid": f"wamid.{uuid.uuid4().hex}", "phone_number_id": number, "wa_id": customer, "from": customer,
+        "timestamp": datetime.now(UTC), "type": "text", "text": {"body": "hi"}}))
+    # one alone, and two together (the consumer's batch path)
+    alone = await sender.request(number, to=customer, text=words)
+    together = [uuid.uuid4(), uuid.uuid4()]
+    await sender.consume_batch("sender.requests", [
+        Envelope.wrap(sender.requested(number, i, to=customer, text=words), source="/tests",
+                      tenant_id=sender.principal.tenant_id) for i in together])
+
+    async with sender.service.db.unit_of_work(system=True) as session:  # the table as a database reader sees it
+        rows = (await session.execute(text(
+            "SELECT body, body_sealed, row_to_json(m)::text AS whole FROM sender.outbound_messages m "
+            "WHERE client_message_id = ANY(:ids)"), {"ids": [alone, *together]})).all()
+    assert len(rows) == 3
+    for row in rows:
+        assert row.body is None and row.body_sealed and words.encode() not in row.body_sealed
+        assert words not in row.whole and "do not share" not in row.whole
+
+    for client_message_id in (alone, *together):
+        await sender.settle(client_message_id, "accepted")
+        response = await sender.sandbox.get("/sandbox/sends", params={"recipient": customer})
+        [sent] = [s for s in response.json()["sends"] if s["biz_opaque_callback_data"] == str(client_message_id)]
+        assert sent["payload"]["text"]["body"] == words
+
+
+async def test_a_message_whose_tenant_key_was_shredded_fails_instead_of_sending(sender: Harness) -> None:
+    number = await sender.channel()
+    client_message_id = await sender.request(number)
+    cipher = sender.service.definition.extra_state["tenant_cipher"]
+    async with sender.service.db.unit_of_work(system=True) as session:
+        assert await cipher.shred(session, sender.principal.tenant_id)
+    failed = await sender.settle(client_message_id, "failed")
+    assert failed.error_title == "content_unreadable" and "decrypted" in (failed.last_error or "")
+    assert await sender.sends(client_message_id) == []
+
+
+async def test_after_a_master_key_rotation_and_rewrap_tokens_and_queued_messages_open_without_the_old_key(
+        sender: Harness) -> None:
+    number = await sender.channel()
+    queued = await sender.request(number)  # token and body sealed under a data key wrapped by the old master key
+    cipher = sender.service.definition.extra_state["tenant_cipher"]
+    old, rotated = cipher.keyring, Keyring.parse(Keyring.generate_entry("rotated")).current
+    cipher.keyring = Keyring([rotated, *old.keys.values()])  # the new key first, the old one still there
+    try:
+        reported = await rewrap_keys(sender.service, [])
+        assert reported.startswith("sender: ") and reported.endswith("under master key 'rotated'")
+        cipher.keyring = Keyring([rotated])  # the old master key removed
+        accepted = await sender.settle(queued, "accepted")
+        assert [s["wamid"] for s in await sender.sends(queued)] == [accepted.wamid]
+    finally:  # back under the session's key for the other tests
+        cipher.keyring = Keyring([old.current, rotated])
+        await rewrap_keys(sender.service, [])
+        cipher.keyring = old
 
 
 async def test_a_refused_token_or_a_non_manager_is_turned_away(sender: Harness) -> None:

@@ -8,7 +8,8 @@ the recipient pair rate, or the tenant's plan quotas. Waiting is never failing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -45,9 +46,11 @@ class _Due:
     phone_number_id: str
     recipient: str
     type: str
-    body: dict[str, Any]
+    body: dict[str, Any] | None  # in clear: only messages queued before bodies were sealed
     attempts: int
     requested_at: datetime
+    client_message_id: UUID
+    body_sealed: bytes | None
 
 
 @dataclass
@@ -56,7 +59,8 @@ class _Batch:
 
     claimed: list[outbound.Claimed]
     requeue: list[dict[str, Any]]
-    refuse: list[_Due]
+    refuse: list[_Due]  # free-form, outside the customer's window
+    unreadable: list[_Due] = field(default_factory=list)  # content that can no longer be decrypted
 
     def hold(self, due: _Due, at: datetime, reason: str) -> None:
         self.requeue.append({"id": due.id, "status": "queued", "attempts": due.attempts - 1,
@@ -73,6 +77,7 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
     if not due:
         return [], None
     now = datetime.now(UTC)
+    bodies = await _bodies(session, cipher, due)
     numbers = await _numbers(session, cipher, {d.phone_number_id for d in due}, admission, now)
     quotas = await plans.quotas_of(session, {d.tenant_id for d in due})
     open_windows = await windows.open_windows(
@@ -80,6 +85,9 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
     batch = _Batch([], [], [])
     candidates: list[tuple[_Due, str, float]] = []
     for item in due:
+        if bodies[item.id] is None:  # the tenant's data key is gone (shredded): nothing left to send
+            batch.unreadable.append(item)
+            continue
         token, rate = numbers.get(item.phone_number_id, (None, admission.default_per_second))
         if token is None:  # no readable token: held like a 190 would hold it
             batch.hold(item, now, "the number has no usable access token")
@@ -110,13 +118,18 @@ async def claim_due(session: AsyncSession, store: EventStore, cipher: TenantCiph
                 held_until[item.phone_number_id] = at
             batch.hold(item, at, f"waiting for a limit: {verdict.held_by}")
             continue
-        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, item.body,
+        body = bodies[item.id]
+        assert body is not None
+        batch.claimed.append(outbound.Claimed(item.id, item.tenant_id, item.phone_number_id, token, body,
                                               verdict.wait_seconds))
     if batch.requeue:
         await session.execute(update(OutboundMessage), batch.requeue)
     for item in batch.refuse:
         await outbound.refuse(session, store, item.id, windows.OUTSIDE_WINDOW, "outside_customer_window",
                               windows.refusal(item.recipient))
+    for item in batch.unreadable:
+        await outbound.refuse(session, store, item.id, 0, "content_unreadable",
+                              "the message's content can no longer be decrypted (the tenant's data key is gone)")
     return batch.claimed, min((row["next_attempt_at"] for row in batch.requeue), default=None)
 
 
@@ -134,10 +147,36 @@ async def _claim(session: AsyncSession, limit: int) -> list[_Due]:
                 attempted_at=text("now()"))
         .returning(OutboundMessage.id, OutboundMessage.tenant_id, OutboundMessage.phone_number_id,
                    OutboundMessage.recipient, OutboundMessage.type, OutboundMessage.body, OutboundMessage.attempts,
-                   OutboundMessage.requested_at)
+                   OutboundMessage.requested_at, OutboundMessage.client_message_id, OutboundMessage.body_sealed)
         .execution_options(synchronize_session=False)
     )).all()
     return [_Due(*row) for row in rows]
+
+
+async def _bodies(session: AsyncSession, cipher: TenantCipher, due: list[_Due]) -> dict[int, dict[str, Any] | None]:
+    """Each claimed message's Graph body, opened with one data-key read per tenant (None: it cannot be opened)."""
+    bodies: dict[int, dict[str, Any] | None] = {d.id: d.body for d in due if d.body_sealed is None}
+    by_tenant: dict[UUID, list[_Due]] = {}
+    for item in due:
+        if item.body_sealed is not None:
+            by_tenant.setdefault(item.tenant_id, []).append(item)
+    for tenant_id, items in by_tenant.items():
+        try:
+            opened = await cipher.decrypt_many(session, tenant_id, [
+                (item.body_sealed, outbound.body_context(item.client_message_id)) for item in items
+                if item.body_sealed is not None])
+        except CryptoError:  # find which ones: the others still send
+            opened = []
+            for item in items:
+                try:
+                    assert item.body_sealed is not None
+                    opened.append(await cipher.decrypt(session, tenant_id, item.body_sealed,
+                                                       outbound.body_context(item.client_message_id)))
+                except CryptoError:
+                    opened.append(b"")
+        bodies.update((item.id, json.loads(plain) if plain else None)
+                      for item, plain in zip(items, opened, strict=True))
+    return bodies
 
 
 async def _numbers(session: AsyncSession, cipher: TenantCipher, numbers: set[str], admission: Admission,

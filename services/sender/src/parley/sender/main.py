@@ -43,7 +43,7 @@ def build(settings: SenderSettings | None = None) -> Service:
         name="sender", settings=settings, metadata=metadata, store=store,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[endpoints.router, pool_endpoints.router],
-        subscriptions=subscribers.subscriptions(store, policy, on_queued=wakeup.set),
+        subscriptions=subscribers.subscriptions(store, cipher, policy, on_queued=wakeup.set),
         projection_tables=[Channel.__table__, Pool.__table__, PoolMember.__table__],
         extra_state={"tenant_cipher": cipher, "graph": graph},
     )

@@ -60,7 +60,10 @@ class OutboundMessage(Base):
     phone_number_id: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(32))
     type: Mapped[str] = mapped_column(String(32))
-    body: Mapped[dict[str, Any]] = mapped_column(JSONB, comment="The Graph API request body, sans tracking data")
+    body_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="The Graph API request body (JSON), AES-256-GCM under the tenant's data key")
+    body: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB, comment="Only rows queued before body_sealed existed: the Graph API request body in clear")
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

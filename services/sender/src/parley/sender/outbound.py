@@ -12,6 +12,7 @@ Each outcome is published (``message.status``) in the transaction that records i
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageRequested, MessageStatus, MetaError
 from parley.kit.consumer import PoisonMessage
+from parley.kit.crypto import TenantCipher
 from parley.kit.errors import DomainError
 from parley.kit.eventstore import Append, EventStore
 from parley.sender import pools
@@ -73,27 +75,37 @@ def graph_body(request: MessageRequested) -> dict[str, Any]:
     return body
 
 
+def body_context(client_message_id: UUID) -> bytes:
+    """AES-GCM associated data of a message's sealed body: it only opens as that message's body."""
+    return b"sender.outbound_messages.body_sealed:" + str(client_message_id).encode()
+
+
+async def _seal_bodies(session: AsyncSession, cipher: TenantCipher,
+                       requests: list[tuple[UUID, MessageRequested]]) -> list[bytes]:
+    """The requests' Graph bodies sealed, in order (one data-key read per tenant)."""
+    sealed: dict[int, bytes] = {}
+    by_tenant: dict[UUID, list[int]] = {}
+    for index, (tenant_id, _) in enumerate(requests):
+        by_tenant.setdefault(tenant_id, []).append(index)
+    for tenant_id, indexes in by_tenant.items():
+        bodies = await cipher.encrypt_many(session, tenant_id, [
+            (json.dumps(graph_body(requests[i][1]), separators=(",", ":")).encode(),
+             body_context(requests[i][1].client_message_id)) for i in indexes])
+        sealed.update(zip(indexes, bodies, strict=True))
+    return [sealed[i] for i in range(len(requests))]
+
+
 # -- requests (the Kafka consumer's transaction) -------------------------------------------------
 
 
-async def accept_request(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
-    """Queue a requested message once per (tenant, client_message_id); a repeat gets the original outcome."""
-    if envelope.tenantid is None:
-        raise PoisonMessage("message.requested without a tenant id")
-    request = MessageRequested.model_validate(envelope.data)
-    now = datetime.now(UTC)
-    if request.pool_id is not None:
-        await _accept_pool_request(session, store, envelope.tenantid, request, now)
-        return
-    await _queue(session, store, envelope.tenantid, request, request.phone_number_id or "", now)
-
-
-async def accept_requests(session: AsyncSession, store: EventStore, envelopes: list[Envelope]) -> None:
+async def accept_requests(session: AsyncSession, store: EventStore, cipher: TenantCipher,
+                          envelopes: list[Envelope]) -> None:
     """A batch of one tenant's requests, as ``accept_request`` one by one would queue them, in fewer statements.
 
     Requests to a number go in one insert per run of them (in the batch's order, so ids keep the order the
     requests were made in), with one ownership check of their numbers; a pool request picks its number
-    first, as before. Repeats (redelivered, or twice in the batch) get the original outcome.
+    first, as before. Repeats (redelivered, or twice in the batch) get the original outcome. Each message's
+    Graph request body is stored sealed under the tenant's data key (it holds what the customer will read).
     """
     now = datetime.now(UTC)
     run: list[tuple[UUID, MessageRequested]] = []
@@ -104,26 +116,27 @@ async def accept_requests(session: AsyncSession, store: EventStore, envelopes: l
         if request.pool_id is None:
             run.append((envelope.tenantid, request))
             continue
-        await _queue_many(session, store, run, now)
+        await _queue_many(session, store, cipher, run, now)
         run = []
-        await _accept_pool_request(session, store, envelope.tenantid, request, now)
-    await _queue_many(session, store, run, now)
+        await _accept_pool_request(session, store, cipher, envelope.tenantid, request, now)
+    await _queue_many(session, store, cipher, run, now)
 
 
-async def _queue_many(session: AsyncSession, store: EventStore, requests: list[tuple[UUID, MessageRequested]],
-                      now: datetime) -> None:
+async def _queue_many(session: AsyncSession, store: EventStore, cipher: TenantCipher,
+                      requests: list[tuple[UUID, MessageRequested]], now: datetime) -> None:
     """``_queue`` for requests that name their number: one insert, one channel query, then the exceptions."""
     if len(requests) <= 1:
         for tenant_id, request in requests:
-            await _queue(session, store, tenant_id, request, request.phone_number_id or "", now)
+            await _queue(session, store, cipher, tenant_id, request, request.phone_number_id or "", now)
         return
+    sealed = await _seal_bodies(session, cipher, requests)
     inserted: set[tuple[UUID, UUID]] = {(row.tenant_id, row.client_message_id) for row in await session.execute(
         insert(OutboundMessage).values([{
             "tenant_id": tenant_id, "client_message_id": request.client_message_id, "pool_id": None,
             "phone_number_id": request.phone_number_id or "", "recipient": request.to, "type": request.type,
-            "body": graph_body(request), "status": "queued", "attempts": 0, "next_attempt_at": now, "version": 0,
-            "requested_at": now, "updated_at": now,
-        } for tenant_id, request in requests])
+            "body": None, "body_sealed": body, "status": "queued", "attempts": 0, "next_attempt_at": now,
+            "version": 0, "requested_at": now, "updated_at": now,
+        } for (tenant_id, request), body in zip(requests, sealed, strict=True)])
         .on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"])
         .returning(OutboundMessage.tenant_id, OutboundMessage.client_message_id))}
     numbers = {request.phone_number_id or "" for _, request in requests}
@@ -145,32 +158,34 @@ async def _queue_many(session: AsyncSession, store: EventStore, requests: list[t
                         "channel_not_found", f"phone number {number} is not registered to this tenant")
 
 
-async def _accept_pool_request(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
-                               now: datetime) -> None:
+async def _accept_pool_request(session: AsyncSession, store: EventStore, cipher: TenantCipher, tenant_id: UUID,
+                               request: MessageRequested, now: datetime) -> None:
     """Pick the pool's number for this customer (sticky, else round robin over healthy members), then queue."""
     existing = (await session.execute(select(OutboundMessage.id).where(
         OutboundMessage.tenant_id == tenant_id, OutboundMessage.client_message_id == request.client_message_id,
     ))).scalar_one_or_none()
     if existing is not None:  # a redelivery: keep the number picked the first time
-        await _queue(session, store, tenant_id, request, "", now)
+        await _queue(session, store, cipher, tenant_id, request, "", now)
         return
     try:
         phone_number_id = await pools.pick_number(session, tenant_id, request.pool_id, request.to)
     except DomainError as exc:  # unknown pool, or no member that can send
-        await _queue(session, store, tenant_id, request, "", now, refused=(exc.code, exc.message))
+        await _queue(session, store, cipher, tenant_id, request, "", now, refused=(exc.code, exc.message))
         return
     await pools.note_outbound(session, tenant_id, request.to, phone_number_id)
-    await _queue(session, store, tenant_id, request, phone_number_id, now)
+    await _queue(session, store, cipher, tenant_id, request, phone_number_id, now)
 
 
-async def _queue(session: AsyncSession, store: EventStore, tenant_id: UUID, request: MessageRequested,
-                 phone_number_id: str, now: datetime, refused: tuple[str, str] | None = None) -> None:
+async def _queue(session: AsyncSession, store: EventStore, cipher: TenantCipher, tenant_id: UUID,
+                 request: MessageRequested, phone_number_id: str, now: datetime,
+                 refused: tuple[str, str] | None = None) -> None:
     """Insert the queued message once; a repeat gets the original outcome; a refusal fails it at once."""
     inserted = await session.execute(
         insert(OutboundMessage).values(
             tenant_id=tenant_id, client_message_id=request.client_message_id, pool_id=request.pool_id,
-            phone_number_id=phone_number_id, recipient=request.to, type=request.type,
-            body=graph_body(request), status="queued", attempts=0, next_attempt_at=now, version=0,
+            phone_number_id=phone_number_id, recipient=request.to, type=request.type, body=None,
+            body_sealed=(await _seal_bodies(session, cipher, [(tenant_id, request)]))[0],
+            status="queued", attempts=0, next_attempt_at=now, version=0,
             requested_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "client_message_id"]).returning(OutboundMessage.id))
     if inserted.scalar_one_or_none() is None:

@@ -10,16 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.contracts import Envelope
 from parley.contracts.events.messages import MessageStatus
 from parley.kit.consumer import Subscription
+from parley.kit.crypto import TenantCipher
 from parley.kit.eventstore import EventStore
 from parley.sender import health, outbound, plans, quality, windows
 
 
-def subscriptions(store: EventStore, policy: health.HealthPolicy,
+def subscriptions(store: EventStore, cipher: TenantCipher, policy: health.HealthPolicy,
                   on_queued: Callable[[], None] | None = None) -> list[Subscription]:
     """``on_queued`` is called after a transaction that queued requests commits (it wakes the send loops)."""
 
     async def queue(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        await outbound.accept_requests(session, store, envelopes)
+        await outbound.accept_requests(session, store, cipher, envelopes)
         wake = on_queued
         if wake is not None and not session.info.get("wakes_send_loops"):
             session.info["wakes_send_loops"] = True
