@@ -28,7 +28,6 @@ from parley.devstack.catalog import SERVICES
 from parley.devstack.stack import Platform
 from parley.ingest import service as ingest_service
 from parley.ingest.hooks import service as hooks
-from parley.ingest.hooks.commands import rewrap_keys
 from parley.ingest.hooks.endpoints import router as hooks_router
 from parley.ingest.hooks.models import InboundHook, data_keys
 from parley.ingest.hooks.projection import with_hooks
@@ -36,6 +35,7 @@ from parley.ingest.main import build
 from parley.ingest.models import WebhookRecord, kit_tables
 from parley.ingest.settings import IngestSettings
 from parley.kit.auth import Principal, current_principal
+from parley.kit.cli import rewrap_keys
 from parley.kit.crypto import CryptoError, DataKeyMissing, Keyring, TenantCipher, define_data_keys_table
 from parley.kit.db import service_metadata
 from parley.kit.service import Service

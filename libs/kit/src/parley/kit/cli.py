@@ -1,4 +1,4 @@
-"""``python -m parley.<service> [serve|migrate|rebuild|<extra>]`` for every service."""
+"""``python -m parley.<service> [serve|migrate|rebuild|rewrap-keys|<extra>]`` for every service."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import uvicorn
 
+from parley.kit.crypto import TenantCipher
 from parley.kit.service import Service
 
 Command = Callable[[Service, list[str]], Awaitable[str]]
@@ -23,10 +24,25 @@ async def _rebuild(service: Service, _: list[str]) -> str:
     return f"{service.name}: replayed {count} events into empty projections"
 
 
+async def rewrap_keys(service: Service, _: list[str]) -> str:
+    """Move every tenant data key of the service under the current master key (the first of PARLEY_MASTER_KEYS).
+
+    Run after putting a new master key first; once every service reports it, the old key can go. Only the
+    small key table is rewritten, never the data. A service keeps its cipher as ``extra_state["tenant_cipher"]``.
+    """
+    cipher = service.definition.extra_state.get("tenant_cipher")
+    if not isinstance(cipher, TenantCipher):
+        return f"{service.name}: holds no tenant data keys"
+    async with service.db.unit_of_work(system=True) as session:  # every tenant's key
+        moved = await cipher.rewrap_all(session)
+    return f"{service.name}: {moved} data keys re-wrapped under master key {cipher.keyring.current.kid!r}"
+
+
 def run(build: Callable[[], Service], argv: list[str] | None = None,
         commands: Mapping[str, Command] | None = None) -> None:
     """Serve by default; one-shot commands print what they did. ``commands`` adds service-specific ones."""
-    one_shot: dict[str, Command] = {"migrate": _migrate, "rebuild": _rebuild, **(commands or {})}
+    one_shot: dict[str, Command] = {"migrate": _migrate, "rebuild": _rebuild, "rewrap-keys": rewrap_keys,
+                                    **(commands or {})}
     parser = argparse.ArgumentParser()
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", *one_shot])
     parser.add_argument("options", nargs=argparse.REMAINDER, help="passed to the command")

@@ -26,7 +26,7 @@ def build(settings: ConversationSettings | None = None) -> Service:
                  directory_endpoints.teams, *crm.ROUTERS],
         subscriptions=[*subscribers.subscriptions(store, inbound), *crm.subscriptions(store)],
         projection_tables=[*PROJECTIONS, *crm.PROJECTION_TABLES],
-        extra_state={"sealer": sealer, "inbound": inbound},
+        extra_state={"sealer": sealer, "tenant_cipher": sealer.cipher, "inbound": inbound},
     )
     built = Service(definition)
 
