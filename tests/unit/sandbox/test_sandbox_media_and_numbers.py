@@ -29,6 +29,19 @@ async def test_uploaded_media_can_be_described_downloaded_sent_and_deleted(clien
     assert (await client.get(f"/v23.0/{media_id}", headers=AUTH)).json()["error"]["code"] == 100
 
 
+async def test_media_asked_for_with_another_phone_number_id_is_not_handed_over(client: httpx.AsyncClient) -> None:
+    other = await client.post("/sandbox/numbers", json={
+        "phone_number_id": "100000000000778", "display_phone_number": "15550100778", "waba_id": "200000000000778"})
+    assert other.status_code == 201
+    media_id = (await upload(client, b"\xff\xd8\xff mine", "image/jpeg")).json()["id"]
+    own = await client.get(f"/v23.0/{media_id}", headers=AUTH, params={"phone_number_id": NUMBER})
+    assert own.status_code == 200 and own.json()["id"] == media_id
+    wrong = await client.get(f"/v23.0/{media_id}", headers=AUTH, params={"phone_number_id": "100000000000778"})
+    error = wrong.json()["error"]
+    assert wrong.status_code == 400 and (error["code"], error["error_subcode"]) == (100, 33)
+    assert "url" not in wrong.text
+
+
 async def test_uploads_are_checked(client: httpx.AsyncClient) -> None:
     assert error_of(await upload(client, b"x", "image/jpeg", product="sms"))["code"] == 100
     too_big = await upload(client, b"x" * (5 * 2**20 + 1), "image/png")

@@ -25,7 +25,7 @@ log = get_logger(__name__)
 router = APIRouter()
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
-ERROR_STATUSES = ("401", "403", "404", "413", "422", "429", "502")
+ERROR_STATUSES = ("401", "403", "404", "409", "413", "422", "429", "502", "503")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 

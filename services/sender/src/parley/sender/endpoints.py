@@ -1,18 +1,20 @@
-"""Channels over HTTP (``/v1/channels``, JWT): register, list, replace a token, throughput, pause/resume, stats."""
+"""Channels over HTTP (``/v1/channels``, JWT): register, list, replace a token, throughput, pause/resume, stats,
+and the media their customers sent."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import StreamingResponse
 
 from parley.contracts.events.channels import ChannelRegistered
 from parley.kit.auth import CurrentPrincipal
 from parley.kit.crypto import TenantCipher
 from parley.kit.pagination import Page, PageInfo
 from parley.kit.service import CurrentService, TenantSession
-from parley.sender import health, service
+from parley.sender import health, media, service
 from parley.sender.graph import GraphClient
 from parley.sender.models import Channel
 from parley.sender.schemas import ChannelChange, ChannelCreate, ChannelOut, ChannelStats, TokenReplacement
@@ -121,3 +123,25 @@ async def channel_stats(phone_number_id: str, principal: CurrentPrincipal, sessi
         accepted=row.accepted if row else 0, failed=row.failed if row else 0,
         delivered=row.delivered if row else 0, read=row.read if row else 0, queued=queued,
         last_error_code=row.last_error_code if row else None, last_failure_at=row.last_failure_at if row else None)
+
+
+@router.get("/v1/channels/{phone_number_id}/media/{media_id}", response_class=StreamingResponse,
+            summary="The bytes of a media object of the number (a customer's image, voice note, document...)",
+            description="Fetched from Meta with the number's token and streamed through; Meta keeps media for 30 "
+                        "days. Images, audio and video are served inline, anything else as an attachment.",
+            responses={200: {"description": "The media's bytes, with its MIME type",
+                             "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}}})
+async def download_media(phone_number_id: str, principal: CurrentPrincipal, service_: CurrentService,
+                         cipher: Cipher, graph: Graph,
+                         media_id: Annotated[str, Path(pattern=r"^[0-9]{1,64}$",
+                                                       description="Meta's media id (digits)")]) -> StreamingResponse:
+    # Its own short transaction: no database connection is held while the bytes stream.
+    async with service_.db.unit_of_work(tenant_id=principal.tenant_id) as session:
+        channel = await service.get_channel(session, principal.tenant_id, phone_number_id)
+        token = await service.access_token(session, cipher, channel) if channel.status != "needs_token" else None
+    if token is None:
+        raise media.ChannelNeedsToken(f"phone number {phone_number_id} needs a new access token: replace it with "
+                                      f"PUT /v1/channels/{phone_number_id}/access-token")
+    download = await media.open_download(graph, phone_number_id, media_id, token)
+    return StreamingResponse(media.chunks(download), media_type=download.mime_type, headers=media.headers(download))

@@ -97,6 +97,17 @@ class GraphClient:
         return Rejected(code=int(code) if isinstance(code, int) else None, http_status=response.status_code,
                         title=error.get("type"), message=error.get("message"), details=data.get("details"))
 
+    async def media_info(self, media_id: str, access_token: str, phone_number_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /{media_id}?phone_number_id=``: (HTTP status, JSON body); Meta answers only for that number's media."""
+        response = await self._client.get(f"{self.base_url}/{media_id}", params={"phone_number_id": phone_number_id},
+                                          headers=_auth(access_token))
+        return response.status_code, _json(response)
+
+    async def open_download(self, url: str, access_token: str) -> httpx.Response:
+        """``GET`` a media URL with the token, streaming: the caller reads the body and must ``aclose()`` it."""
+        client = self._client
+        return await client.send(client.build_request("GET", url, headers=_auth(access_token)), stream=True)
+
 
 def _auth(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from parley.sandbox.errors import GraphError, invalid
+from parley.sandbox.errors import GraphError, invalid, unknown_object
 from parley.sandbox.service import Sandbox
 from parley.sandbox.store import BusinessNumber, Media
 
@@ -99,8 +99,13 @@ async def upload_media(version: str, phone_number_id: str, request: Request, san
 
 @router.get("/{version}/{object_id}", summary="A phone number's details, or a media object's URL")
 async def get_object(version: str, object_id: str, request: Request, sandbox: CurrentSandbox,
-                     fields: str | None = None) -> JSONResponse:
+                     fields: str | None = None, phone_number_id: str | None = None) -> JSONResponse:
     _check_version(version)
+    media = sandbox.store.media.get(object_id)
+    if phone_number_id is not None and media is not None and media.phone_number_id != phone_number_id:
+        # Meta: with phone_number_id the request is processed for that number only, and this is not its media.
+        sandbox.authorize(phone_number_id, bearer_token(request), "get")
+        raise unknown_object(object_id, "get")
     found = sandbox.authorize(object_id, bearer_token(request), "get")
     if isinstance(found, Media):
         return JSONResponse(sandbox.media_info(found, str(request.base_url)))
