@@ -267,6 +267,12 @@ def later_status(number: str, at: datetime) -> MessageStatus:
                          recipient_id="16505550000", timestamp=at, origin="meta")
 
 
+async def record_progress(sender: Harness, caught_up: dict[int, datetime], partitions: int) -> None:
+    """What the statuses consumer's loop reports (``Subscription.on_progress``) after processing its partitions."""
+    async with sender.service.db.unit_of_work(system=True) as session:
+        await outbound.record_status_progress(session, "message.status", caught_up, partitions)
+
+
 async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_period(sender: Harness) -> None:
     number = await sender.channel()
     client_message_id = await sender.request(number)
@@ -284,6 +290,18 @@ async def test_an_in_doubt_send_meta_never_saw_is_sent_again_after_the_grace_per
     assert (await sender.message(client_message_id)).status == "in_doubt"
 
     await sender.consume("sender.statuses", later_status(number, earlier + timedelta(seconds=10)))
+    await impatient.sweep()
+    message = await sender.message(client_message_id)
+    assert message.status == "in_doubt" and message.watermark_passed_at is not None, \
+        "a later status came in, but another partition of the statuses may still hold this send's own"
+
+    # Partitions 0 and 1 are processed past that moment; partition 2 (this recipient's, say) is behind.
+    past, behind = message.watermark_passed_at + timedelta(seconds=10), message.watermark_passed_at
+    await record_progress(sender, {0: past, 1: past, 2: behind}, partitions=3)
+    await impatient.sweep()
+    assert (await sender.message(client_message_id)).status == "in_doubt", "one lagging partition holds it back"
+
+    await record_progress(sender, {2: past}, partitions=3)
     await impatient.sweep()
     accepted = await sender.settle(client_message_id, "accepted")
     assert [s["wamid"] for s in await sender.sends(client_message_id)] == [accepted.wamid]

@@ -42,6 +42,9 @@ log = get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 #: Called once per tenant of a batch with that tenant's new events in offset order (bulk upserts).
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+#: Called (in a system-scoped transaction) with ``topic``, ``{partition: caught_up_at}`` and the topic's partition
+#: count: every record appended to the partition before ``caught_up_at`` has been processed and committed.
+ProgressHandler = Callable[[AsyncSession, str, dict[int, datetime], int], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -61,6 +64,10 @@ class Subscription:
     events' tenant (row-level security), and must only flush. A handler may run again after its
     transaction was rolled back (a retry, or a batch that failed on another event), so it writes only
     through that transaction: external effects belong after the commit (an outbox, a queued row).
+
+    ``on_progress``, if given, learns how far each partition has been processed, as a time: a consumer
+    that must know "anything published before T has reached me" (the sender, before it resends a message
+    whose fate Meta's statuses would tell) reads that instead of assuming the pipeline keeps up.
     """
 
     consumer: str
@@ -68,6 +75,7 @@ class Subscription:
     handler: Handler | None = None
     event_types: frozenset[str] | None = None
     batch_handler: BatchHandler | None = None
+    on_progress: ProgressHandler | None = None
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):

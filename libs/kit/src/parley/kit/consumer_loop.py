@@ -3,12 +3,21 @@
 aiokafka directly rather than a framework subscriber: the loop needs the records of each partition
 as one batch, offsets committed per partition only after the batch's transaction, and rebalances
 that wait for the batch in flight.
+
+When the subscription wants its progress (``Subscription.on_progress``), the loop turns what fetches
+tell it into times: a fetch response carries the partition's high watermark, so once every record
+below that watermark is processed, everything appended before the response arrived has been
+processed. Those times are reported (at most every ``progress_interval`` seconds per partition),
+idle partitions included, so "caught up as of T" holds under load as well as at rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from contextlib import suppress
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -50,7 +59,7 @@ class ConsumerLoop:
 
     def __init__(self, runner: ConsumerRunner, bootstrap_servers: str, *, client_id: str,
                  max_records: int = 500, concurrency: int = 1, fetch_wait_ms: int = 100,
-                 rebalance_wait: float = 30.0) -> None:
+                 rebalance_wait: float = 30.0, progress_interval: float = 0.5) -> None:
         self.runner = runner
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
@@ -61,6 +70,10 @@ class ConsumerLoop:
         self._partitions = asyncio.Semaphore(concurrency)
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self.progress_interval = progress_interval
+        #: Per partition, (fetch response time in ms, high watermark it reported), oldest first.
+        self._checkpoints: dict[TopicPartition, deque[tuple[int, int]]] = {}
+        self._reported: dict[TopicPartition, tuple[int, float]] = {}  # caught-up time sent, when (monotonic)
 
     @property
     def group(self) -> str:
@@ -118,12 +131,53 @@ class ConsumerLoop:
                             error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
-            if not batches:
+            if batches:
+                await self._top_up(consumer, batches)
+                async with self.processing:
+                    await asyncio.gather(*(self._process_partition(consumer, tp, records)
+                                           for tp, records in batches.items()))
+            if self.runner.subscription.on_progress is not None:
+                await self._report_progress(consumer)
+
+    async def _report_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """Tell the subscription how far each assigned partition is processed (see the module docstring)."""
+        caught_up: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            highwater, polled_ms = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+            if highwater is None or polled_ms is None:
+                continue  # no fetch response yet: nothing is known
+            checkpoints = self._checkpoints.setdefault(tp, deque(maxlen=1024))
+            if not checkpoints or checkpoints[-1] != (polled_ms, highwater):
+                checkpoints.append((polled_ms, highwater))
+            try:
+                processed = await consumer.position(tp)  # every record below it was handed out and processed
+            except (KafkaError, AssertionError):
                 continue
-            await self._top_up(consumer, batches)
-            async with self.processing:
-                await asyncio.gather(*(self._process_partition(consumer, tp, records)
-                                       for tp, records in batches.items()))
+            best = None
+            while checkpoints and checkpoints[0][1] <= processed:
+                best = checkpoints.popleft()[0]
+            if best is not None:
+                checkpoints.appendleft((best, processed))  # still true; keeps the time for the next report
+                caught_up[tp] = best
+        now = time.monotonic()
+        due = {tp: ms for tp, ms in caught_up.items()
+               if self._reported.get(tp, (0, 0.0))[0] < ms and now - self._reported.get(tp, (0, 0.0))[1]
+               >= self.progress_interval}
+        if not due:
+            return
+        handler = self.runner.subscription.on_progress
+        assert handler is not None
+        try:
+            async with self.runner.db.unit_of_work(system=True) as session:
+                for topic in sorted({tp.topic for tp in due}):
+                    partitions = consumer.partitions_for_topic(topic) or set()
+                    await handler(session, topic, {tp.partition: datetime.fromtimestamp(ms / 1000, UTC)
+                                                   for tp, ms in due.items() if tp.topic == topic},
+                                  len(partitions))
+        except Exception as exc:  # noqa: BLE001 - progress is advisory; the next round reports it again
+            log.warning("could not record consumer progress", consumer=self.group, error=f"{type(exc).__name__}: {exc}")
+            return
+        self._reported.update({tp: (ms, now) for tp, ms in due.items()})
 
     async def _top_up(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """One getmany drains one partition first: add what the other partitions have ready already."""

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,6 +77,8 @@ class OutboundMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                           comment="When the latest attempt was claimed")
+    watermark_passed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="In doubt: when a later Meta status of the number was first seen")
 
 
 class Pool(Base):
@@ -124,6 +126,18 @@ class ChannelHealth(Base):
     status_watermark: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="Latest Meta status time consumed for the number (in-doubt resends)")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusProgress(Base):
+    """Per partition of ``message.status``: every status published before ``caught_up_at`` is processed."""
+
+    __tablename__ = "status_progress"
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    topic: Mapped[str] = mapped_column(String(255))
+    partitions: Mapped[int] = mapped_column(Integer, comment="The topic's partition count when reported")
+    caught_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class CustomerContact(Base):

@@ -34,7 +34,7 @@ from parley.sender import pools
 from parley.sender import service as channels
 from parley.sender.classification import Disposition, Retry, backoff_seconds, classify
 from parley.sender.graph import Accepted, NotSent, Rejected, SendOutcome, Unknown
-from parley.sender.models import Channel, ChannelHealth, OutboundMessage
+from parley.sender.models import Channel, ChannelHealth, OutboundMessage, StatusProgress
 
 AGGREGATE = "outbound-message"
 FINAL = ("accepted", "failed")
@@ -236,7 +236,7 @@ async def apply_outcomes(session: AsyncSession, store: EventStore, results: list
             message.version += 1
             MESSAGES.labels("accepted", "").inc()
         elif isinstance(outcome, Unknown):
-            message.status, message.last_error = "in_doubt", outcome.reason
+            message.status, message.last_error, message.watermark_passed_at = "in_doubt", outcome.reason, None
             MESSAGES.labels("in_doubt", "").inc()
         elif isinstance(outcome, NotSent):
             _retry_later(message, None, f"not sent: {outcome.reason}", policy, now, rng)
@@ -325,27 +325,53 @@ async def mark_in_doubt(session: AsyncSession, older_than_seconds: float) -> int
     result = await session.execute(
         update(OutboundMessage).where(OutboundMessage.status == "sending",
                                       OutboundMessage.updated_at < func.now() - timedelta(seconds=older_than_seconds))
-        .values(status="in_doubt", updated_at=func.now(), last_error="the send's outcome is unknown"))
+        .values(status="in_doubt", updated_at=func.now(), watermark_passed_at=None,
+                last_error="the send's outcome is unknown"))
     return result.rowcount or 0
 
 
 async def resend_unconfirmed(session: AsyncSession, grace_seconds: float, margin_seconds: float = 2.0) -> int:
-    """In doubt past the grace period, and Meta's statuses of the number have moved past the attempt: resend.
+    """In doubt past the grace period, and Meta's statuses have provably all come in since: resend.
 
-    The watermark (latest Meta status time consumed for the number) proves the status pipeline is not
-    just lagging: statuses Meta stamped after our attempt arrived, and none named this message.
+    Two facts, both needed. (1) The number's watermark (latest Meta status time consumed) passed the
+    attempt: ingest has published the number's statuses up to then (it handles a number's webhooks
+    in order), so the send's own status, if any, was published before that moment; the sweeper stamps
+    the message with when it first saw this. (2) Every partition of ``message.status`` has since been
+    processed past that stamp (``status_progress``): statuses land on a partition by recipient, so one
+    partition moving the watermark says nothing about another one still lagging. Only then can the
+    absence of a status mean that Meta never took the send.
     """
     watermark_passed = select(ChannelHealth.phone_number_id).where(
         ChannelHealth.phone_number_id == OutboundMessage.phone_number_id,
         ChannelHealth.status_watermark > OutboundMessage.attempted_at + timedelta(seconds=margin_seconds))
+    await session.execute(
+        update(OutboundMessage).where(OutboundMessage.status == "in_doubt",
+                                      OutboundMessage.watermark_passed_at.is_(None), watermark_passed.exists())
+        .values(watermark_passed_at=text("now()")).execution_options(synchronize_session=False))
+    past = OutboundMessage.watermark_passed_at + timedelta(seconds=margin_seconds)
+    every_partition_past = (
+        select(func.count()).where(StatusProgress.caught_up_at > past).scalar_subquery()
+        >= select(func.coalesce(func.max(StatusProgress.partitions), 1)).scalar_subquery())
     result = await session.execute(
         update(OutboundMessage).where(OutboundMessage.status == "in_doubt",
                                       OutboundMessage.updated_at < func.now() - timedelta(seconds=grace_seconds),
-                                      watermark_passed.exists())
-        .values(status="queued", next_attempt_at=text("now()"), updated_at=text("now()"),
+                                      OutboundMessage.watermark_passed_at.is_not(None), every_partition_past)
+        .values(status="queued", next_attempt_at=text("now()"), updated_at=text("now()"), watermark_passed_at=None,
                 last_error="Meta's later statuses for the number never named this send: sending again")
         .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+async def record_status_progress(session: AsyncSession, topic: str, caught_up: dict[int, datetime],
+                                 partitions: int) -> None:
+    """The statuses consumer's progress (``Subscription.on_progress``): times only ever move forward."""
+    statement = insert(StatusProgress).values([
+        {"partition": partition, "topic": topic, "partitions": partitions, "caught_up_at": at}
+        for partition, at in sorted(caught_up.items())])
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["partition"],
+        set_={"topic": statement.excluded.topic, "partitions": statement.excluded.partitions, "updated_at": func.now(),
+              "caught_up_at": func.greatest(StatusProgress.caught_up_at, statement.excluded.caught_up_at)}))
 
 
 async def reconcile(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:

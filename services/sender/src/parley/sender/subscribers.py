@@ -42,7 +42,8 @@ def subscriptions(store: EventStore, cipher: TenantCipher, policy: health.Health
     return [
         Subscription("sender.requests", ("message.requested",), batch_handler=queue,
                      event_types=frozenset({"message.requested"})),
-        Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"})),
+        Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"}),
+                     on_progress=outbound.record_status_progress),
         Subscription("sender.inbound", ("message.received",), batch_handler=windows.record_inbound,
                      event_types=frozenset({"message.received"})),
         Subscription("sender.tenants", ("tenant.changed",), tenants, event_types=plans.EVENT_TYPES),
