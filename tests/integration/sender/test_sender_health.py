@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from parley.contracts import Envelope
 from parley.contracts.events.accounts import PhoneNumberQualityUpdated
 from parley.contracts.events.messages import MessageStatus, MetaError
 from parley.sender.health import HealthPolicy
@@ -123,3 +124,19 @@ async def test_a_quality_drop_reported_by_meta_slows_the_number_until_it_recover
     assert (await notice("UNFLAGGED"))["effective_throughput_per_second"] == 80
     reasons = [e["data"].get("reason") for e in await sender.events("channel.updated", number)]
     assert reasons == ["FLAGGED: sending slowed down", "UNFLAGGED: sending at full rate again"]
+
+
+async def test_a_batch_of_statuses_counts_like_one_by_one_and_a_streak_it_ends_still_pauses(sender: Harness) -> None:
+    """One consumer batch: 10 failures in a row (the pause threshold) then a delivery, and another number's."""
+    number, other = await sender.channel(), await sender.channel()
+    failures = [_meta_status(number, "failed", code=131000) for _ in range(10)]
+    batch = [*failures, _meta_status(number, "delivered"), _meta_status(other, "delivered"),
+             _meta_status(other, "read")]
+    await sender.consume_batch("sender.statuses", [
+        Envelope.wrap(s, source="/tests", tenant_id=sender.principal.tenant_id) for s in batch])
+
+    stats = (await sender.client.get(f"/v1/channels/{number}/stats")).json()
+    assert (stats["failed"], stats["delivered"], stats["consecutive_failures"]) == (10, 1, 0)
+    assert stats["paused"] is True, "ten failures in a row pause the number even if a delivery follows them"
+    others = (await sender.client.get(f"/v1/channels/{other}/stats")).json()
+    assert (others["delivered"], others["read"], others["failed"], others["paused"]) == (1, 1, 0, False)

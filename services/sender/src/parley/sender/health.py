@@ -84,9 +84,11 @@ async def record(session: AsyncSession, store: EventStore, policy: HealthPolicy,
     health = (await session.execute(select(ChannelHealth).where(ChannelHealth.phone_number_id == phone_number_id)
                                     .with_for_update().execution_options(populate_existing=True))).scalar_one()
     was_healthy = is_healthy(health.health_score, health.consecutive_failures)
+    longest_streak = health.consecutive_failures
     for success in tally.outcomes:
         health.health_score += SCORE_WEIGHT * ((100.0 if success else 0.0) - health.health_score)
         health.consecutive_failures = 0 if success else health.consecutive_failures + 1
+        longest_streak = max(longest_streak, health.consecutive_failures)
     health.accepted += tally.accepted
     health.failed += tally.failed
     health.delivered += tally.delivered
@@ -99,9 +101,9 @@ async def record(session: AsyncSession, store: EventStore, policy: HealthPolicy,
         health.slowed_reason = f"Meta's spam rate limit (131048): sending at {policy.slow_factor:g}x until then"
     await session.flush()
     healthy = is_healthy(health.health_score, health.consecutive_failures)
-    if health.consecutive_failures >= policy.pause_after:
+    if longest_streak >= policy.pause_after:  # a success later in the same tally does not undo the streak
         await pause(session, store, phone_number_id, health.health_score,
-                    f"paused after {health.consecutive_failures} failed sends in a row "
+                    f"paused after {longest_streak} failed sends in a row "
                     f"(last Meta code {health.last_error_code})")
     elif healthy != was_healthy:
         await _publish(session, store, phone_number_id, ChannelUpdated(
@@ -150,30 +152,37 @@ def effective_rate(configured: float, health: ChannelHealth | None, policy: Heal
     return configured
 
 
-async def apply_meta_status(session: AsyncSession, store: EventStore, policy: HealthPolicy,
-                            status: MessageStatus, tenant_id: UUID) -> None:
-    """Meta's delivery statuses feed the number's statistics and health (delivered: success; failed: failure).
+async def apply_meta_statuses(session: AsyncSession, store: EventStore, policy: HealthPolicy,
+                              statuses: list[MessageStatus], tenant_id: UUID) -> None:
+    """Meta's delivery statuses feed each number's statistics and health (delivered: success; failed: failure).
 
-    Every status also moves the number's watermark: the latest Meta time seen, which in-doubt resends wait for.
+    Every status also moves its number's watermark: the latest Meta time seen, which in-doubt resends wait
+    for. A batch costs one channel query, then per number one watermark upsert and one tally, in order.
     """
-    channel = await session.get(Channel, status.phone_number_id)
-    if channel is None or channel.tenant_id != tenant_id:
-        return  # not one of this tenant's numbers here
-    statement = insert(ChannelHealth).values(phone_number_id=status.phone_number_id, tenant_id=tenant_id,
-                                             updated_at=datetime.now(UTC), status_watermark=status.timestamp)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=["phone_number_id"],
-        set_={"status_watermark": func.greatest(ChannelHealth.status_watermark, statement.excluded.status_watermark)}))
-    tally = Tally()
-    if status.status == "delivered":
-        tally.success(delivered=1)
-    elif status.status == "read":
-        tally.success(read=1)
-    elif status.status == "failed":
-        tally.failure(status.errors[0].code if status.errors else None)
-    else:
-        return
-    await record(session, store, policy, status.phone_number_id, tenant_id, tally)
+    numbers = sorted({s.phone_number_id for s in statuses})
+    owned = set((await session.execute(select(Channel.phone_number_id).where(
+        Channel.phone_number_id.in_(numbers), Channel.tenant_id == tenant_id))).scalars())
+    now = datetime.now(UTC)
+    for phone_number_id in numbers:
+        if phone_number_id not in owned:
+            continue  # not one of this tenant's numbers here
+        mine = [s for s in statuses if s.phone_number_id == phone_number_id]
+        statement = insert(ChannelHealth).values(phone_number_id=phone_number_id, tenant_id=tenant_id, updated_at=now,
+                                                 status_watermark=max(s.timestamp for s in mine))
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["phone_number_id"],
+            set_={"status_watermark": func.greatest(ChannelHealth.status_watermark,
+                                                    statement.excluded.status_watermark)}))
+        tally = Tally()
+        for status in mine:
+            if status.status == "delivered":
+                tally.success(delivered=1)
+            elif status.status == "read":
+                tally.success(read=1)
+            elif status.status == "failed":
+                tally.failure(status.errors[0].code if status.errors else None)
+        if tally.outcomes or tally.delivered or tally.read or tally.failed:
+            await record(session, store, policy, phone_number_id, tenant_id, tally)
 
 
 async def statistics(session: AsyncSession, tenant_id: UUID, phone_number_id: str,

@@ -376,22 +376,33 @@ async def record_status_progress(session: AsyncSession, topic: str, caught_up: d
 
 async def reconcile(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
     """A Meta status carrying our client_message_id proves Meta accepted that send."""
-    status = MessageStatus.model_validate(envelope.data)
-    if status.origin != "meta" or not status.wamid or not status.biz_opaque_callback_data \
-            or envelope.tenantid is None:
+    if envelope.tenantid is not None:
+        await reconcile_many(session, store, envelope.tenantid, [MessageStatus.model_validate(envelope.data)])
+
+
+async def reconcile_many(session: AsyncSession, store: EventStore, tenant_id: UUID,
+                         statuses: list[MessageStatus]) -> None:
+    """One tenant's statuses, in order: those naming one of our unsettled sends settle it (one lock query)."""
+    proofs: list[tuple[UUID, MessageStatus]] = []
+    for status in statuses:
+        if status.origin != "meta" or not status.wamid or not status.biz_opaque_callback_data:
+            continue
+        try:
+            proofs.append((UUID(status.biz_opaque_callback_data), status))
+        except ValueError:
+            continue  # someone else's tracking data
+    if not proofs:
         return
-    try:
-        client_message_id = UUID(status.biz_opaque_callback_data)
-    except ValueError:
-        return  # someone else's tracking data
     query = select(OutboundMessage).where(
-        OutboundMessage.tenant_id == envelope.tenantid, OutboundMessage.client_message_id == client_message_id,
-        OutboundMessage.phone_number_id == status.phone_number_id, OutboundMessage.attempts > 0,
-        OutboundMessage.status.in_((*IN_FLIGHT, "queued")))
-    message = (await session.execute(query.with_for_update().execution_options(populate_existing=True))) \
-        .scalar_one_or_none()
-    if message is None:
-        return
-    message.updated_at = datetime.now(UTC)
-    await _accept(session, store, message, status.wamid)
-    MESSAGES.labels("reconciled", "").inc()
+        OutboundMessage.tenant_id == tenant_id, OutboundMessage.client_message_id.in_({c for c, _ in proofs}),
+        OutboundMessage.attempts > 0, OutboundMessage.status.in_((*IN_FLIGHT, "queued")))
+    unsettled = {m.client_message_id: m for m in (await session.execute(
+        query.order_by(OutboundMessage.id).with_for_update().execution_options(populate_existing=True))).scalars()}
+    for client_message_id, status in proofs:
+        message = unsettled.get(client_message_id)
+        if message is None or message.phone_number_id != status.phone_number_id or message.status in FINAL:
+            continue
+        assert status.wamid is not None
+        message.updated_at = datetime.now(UTC)
+        await _accept(session, store, message, status.wamid)
+        MESSAGES.labels("reconciled", "").inc()

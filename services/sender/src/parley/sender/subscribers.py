@@ -26,12 +26,15 @@ def subscriptions(store: EventStore, cipher: TenantCipher, policy: health.Health
             session.info["wakes_send_loops"] = True
             event.listen(session.sync_session, "after_commit", lambda _: wake(), once=True)
 
-    async def statuses(session: AsyncSession, envelope: Envelope) -> None:
-        """Meta's statuses settle in-doubt sends and feed each number's health."""
-        await outbound.reconcile(session, store, envelope)
-        status = MessageStatus.model_validate(envelope.data)
-        if status.origin == "meta" and envelope.tenantid is not None:
-            await health.apply_meta_status(session, store, policy, status, envelope.tenantid)
+    async def statuses(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        """Meta's statuses (one tenant's, in order) settle in-doubt sends and feed each number's health."""
+        tenant_id = envelopes[0].tenantid
+        if tenant_id is None:
+            return  # statuses are always a tenant's: nothing here to settle or count
+        from_meta = [s for s in (MessageStatus.model_validate(e.data) for e in envelopes) if s.origin == "meta"]
+        await outbound.reconcile_many(session, store, tenant_id, from_meta)
+        if from_meta:
+            await health.apply_meta_statuses(session, store, policy, from_meta, tenant_id)
 
     async def tenants(session: AsyncSession, envelope: Envelope) -> None:
         await plans.apply_tenant_event(session, envelope)
@@ -42,8 +45,8 @@ def subscriptions(store: EventStore, cipher: TenantCipher, policy: health.Health
     return [
         Subscription("sender.requests", ("message.requested",), batch_handler=queue,
                      event_types=frozenset({"message.requested"})),
-        Subscription("sender.statuses", ("message.status",), statuses, event_types=frozenset({"message.status"}),
-                     on_progress=outbound.record_status_progress),
+        Subscription("sender.statuses", ("message.status",), batch_handler=statuses,
+                     event_types=frozenset({"message.status"}), on_progress=outbound.record_status_progress),
         Subscription("sender.inbound", ("message.received",), batch_handler=windows.record_inbound,
                      event_types=frozenset({"message.received"})),
         Subscription("sender.tenants", ("tenant.changed",), tenants, event_types=plans.EVENT_TYPES),
