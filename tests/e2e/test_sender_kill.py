@@ -1,8 +1,7 @@
 """Exactly-once sends survive a SIGKILL of the sender mid-way: the sandbox records each message once.
 
-N defaults to 300 (``PARLEY_SENDER_KILL_MESSAGES`` overrides it, e.g. 5000). The bottleneck is not
-sending but the kit's consumer of ``message.requested`` (one event, one transaction and one offset
-commit at a time: ~6-10 events/s on the embedded broker), so 5,000 would take ~10 minutes.
+N defaults to 300 (``PARLEY_SENDER_KILL_MESSAGES`` overrides it: the issue's figure is 5,000, which takes a
+few minutes more, mostly sending at the sandbox's pace).
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ pytestmark = pytest.mark.e2e
 
 MESSAGES = int(os.environ.get("PARLEY_SENDER_KILL_MESSAGES", "300"))
 SENDER = next(s for s in SERVICES if s.name == "sender")
-RECIPIENTS = 100  # 3 messages each: far below the sandbox's pair burst of 45
+RECIPIENTS = max(100, -(-MESSAGES // 3))  # at most 3 messages each: far below the sandbox's pair burst of 45
+PATIENCE = 150 + MESSAGES / 20  # seconds for a stage: ~150 s at 300 messages, ~400 s at 5,000 (a busy machine)
 
 
 def sender_env(platform: Platform) -> dict[str, str]:
@@ -117,13 +117,13 @@ async def test_sigkill_mid_send_sends_every_message_exactly_once(running_platfor
 
     with httpx.Client(base_url=running_platform.sandbox_url(), timeout=30) as sandbox:
         await asyncio.to_thread(wait_for, running_platform, lambda: len(our_sends(sandbox, ids)) >= MESSAGES // 3,
-                                "a third of the messages to be sent", 60)
+                                "a third of the messages to be sent", PATIENCE)
         await asyncio.to_thread(restart_sender, running_platform, signal.SIGKILL)
         # Sends the kill left in doubt wait for Meta's status, or the grace period (45 s here) before going again.
         await asyncio.to_thread(wait_for, running_platform, lambda: len(our_sends(sandbox, ids)) >= MESSAGES,
-                                "every message to reach the sandbox", 150)
+                                "every message to reach the sandbox", PATIENCE)
         await asyncio.to_thread(wait_for, running_platform, lambda: not in_flight(running_platform, ids),
-                                "every message to reach a final state", 150)
+                                "every message to reach a final state", PATIENCE)
         sends = our_sends(sandbox, ids)
 
     per_message = Counter(s["biz_opaque_callback_data"] for s in sends)
@@ -142,7 +142,7 @@ async def test_sigkill_mid_send_sends_every_message_exactly_once(running_platfor
 
     topic = f"{running_platform.environ['KAFKA_TOPIC_PREFIX']}message.status"
     records = await collect(running_platform.infra.kafka_bootstrap, topic,
-                            lambda rs: len(accepted_by_sender(rs)) >= MESSAGES, within=60)
+                            lambda rs: len(accepted_by_sender(rs)) >= MESSAGES, within=PATIENCE)
     outcomes = accepted_by_sender(records)
     assert set(outcomes) == ids
     assert {cmid: [s for _, s in events] for cmid, events in outcomes.items() if len(events) != 1} == {}, \

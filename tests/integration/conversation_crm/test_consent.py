@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -114,6 +116,10 @@ async def test_tenant_keywords_replace_the_defaults(crm: Crm) -> None:
                 {"opt_out": ["Stop"], "extra": 1}):
         response = await crm.client.put("/v1/opt-outs/keywords", json=bad)
         assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error", bad
+    for unstorable in ("St\u0000op", "\ud8ee"):  # valid JSON, but no customer can type it (nor Postgres store it)
+        response = await crm.client.put("/v1/opt-outs/keywords", content=json.dumps({"opt_out": [unstorable]}),
+                                        headers={"content-type": "application/json"})
+        assert response.status_code == 422 and response.json()["success"] is False, response.text
     crm.principal = Principal(tenant, uuid.uuid4(), "agent")
     assert (await crm.client.put("/v1/opt-outs/keywords", json={"opt_out": ["Fim"]})).status_code == 403
     assert (await crm.client.get("/v1/opt-outs/keywords")).json()["opt_out"] == ["Chega"]

@@ -39,3 +39,16 @@ def test_any_other_failure_stays_a_500_without_details():
     response = _app(RuntimeError("boom")).post("/things")
     assert response.status_code == 500 and response.json()["error"] == {
         "code": "internal_error", "message": "an unexpected error occurred", "details": None}
+
+
+def test_an_unexpected_error_is_answered_without_escaping_the_app():
+    """Escaping exceptions make uvicorn close the keep-alive connection, failing the gateway's next request on it."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/things")
+    async def create() -> None:
+        raise RuntimeError("boom")
+
+    response = TestClient(app, raise_server_exceptions=True).post("/things")  # would raise if it escaped
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"

@@ -8,6 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from parley.kit.telemetry import get_logger
+
+log = get_logger(__name__)
 
 
 class DomainError(Exception):
@@ -84,11 +89,49 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(code, str(exc.detail), exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if _unstorable_text(exc):
-            return error_response("invalid_text", "text fields must not contain NUL characters or unpaired "
-                                  "UTF-16 surrogates", 422)
-        return error_response("internal_error", "an unexpected error occurred", 500)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # what escapes the middleware below
+        return unexpected_error_response(exc)
+
+    app.add_middleware(UnexpectedErrors)
+
+
+def unexpected_error_response(exc: BaseException) -> JSONResponse:
+    if _unstorable_text(exc):
+        return error_response("invalid_text", "text fields must not contain NUL characters or unpaired "
+                              "UTF-16 surrogates", 422)
+    return error_response("internal_error", "an unexpected error occurred", 500)
+
+
+class UnexpectedErrors:
+    """An exception no handler took becomes the standard 500 (or 422 for unstorable text) right here, logged.
+
+    Starlette's own last-resort handler answers too, but then re-raises, and uvicorn closes the keep-alive
+    connection: the gateway's next request on it, somebody else's, would fail as ``upstream_unavailable``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:  # too late for an error response: let the server end the connection
+                raise
+            response = unexpected_error_response(exc)
+            if response.status_code >= 500:
+                log.error("unexpected error", method=scope.get("method"), path=scope.get("path"), exc_info=exc)
+            await response(scope, receive, send)
 
 
 #: SQLSTATEs of text Postgres cannot store: 22021 (e.g. a NUL byte), 22P05 (untranslatable character).
