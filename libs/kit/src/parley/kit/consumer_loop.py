@@ -59,7 +59,7 @@ class ConsumerLoop:
 
     def __init__(self, runner: ConsumerRunner, bootstrap_servers: str, *, client_id: str,
                  max_records: int = 500, concurrency: int = 1, fetch_wait_ms: int = 100,
-                 rebalance_wait: float = 30.0, progress_interval: float = 0.5) -> None:
+                 rebalance_wait: float = 30.0, progress_interval: float = 1.0) -> None:
         self.runner = runner
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
