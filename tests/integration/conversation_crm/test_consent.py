@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
