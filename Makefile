@@ -30,6 +30,7 @@ run: setup
 	$(UV_RUN) python -m parley.devstack run
 
 test: setup
+	$(UV_RUN) ruff check libs services tools tests bench
 	$(UV_RUN) pytest
 
 test-unit: setup
@@ -48,7 +49,7 @@ asyncapi: setup
 	$(UV_RUN) python -m parley.contracts.asyncapi --write
 
 lint: setup
-	$(UV_RUN) ruff check libs services tools tests
+	$(UV_RUN) ruff check libs services tools tests bench
 
 clean-state:
 	rm -rf .state
