@@ -50,7 +50,8 @@ def run(build: Callable[[], Service], argv: list[str] | None = None,
     service = build()
     if args.command == "serve":
         uvicorn.run(service.asgi_app(), host=service.settings.host, port=service.settings.port, log_config=None,
-                    timeout_graceful_shutdown=5, access_log=False,
+                    timeout_graceful_shutdown=5, timeout_keep_alive=service.settings.http_keep_alive_seconds,
+                    access_log=False,
                     ws_per_message_deflate=service.settings.ws_per_message_deflate)
         return
 

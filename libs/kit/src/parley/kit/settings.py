@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    http_keep_alive_seconds: int = shared(
+        "HTTP_KEEP_ALIVE_SECONDS", 65, ge=1,
+        description="How long an idle HTTP connection to the service stays open. Longer than its clients keep "
+                    "idle connections (the gateway: 4 s), or a request can go out on a connection being closed")
     ws_per_message_deflate: bool = Field(
         False, description="Offer permessage-deflate to WebSocket clients. Off: realtime frames are small JSON, "
                            "and compressing each one per socket cost the gateway a fifth of its CPU at 500 sockets")

@@ -13,6 +13,12 @@ from parley.kit.service import Service
 from parley.kit.telemetry import tracer
 
 READINESS_TIMEOUT_SECONDS = 2.0
+#: An idle pooled connection is dropped after this long: well before the services close theirs
+#: (``HTTP_KEEP_ALIVE_SECONDS``, 65 s; uvicorn's own default is 5 s). A connection the server closes
+#: just as the gateway reuses it fails that request ("server disconnected"), someone else's request.
+IDLE_CONNECTION_SECONDS = 4.0
+#: Methods that change nothing: sent again once when the connection they went out on turned out closed.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class UpstreamUnavailable(DomainError):
@@ -26,7 +32,8 @@ class Upstreams:
     def __init__(self, base_urls: Mapping[str, str], *, timeout_seconds: float) -> None:
         self.base_urls = dict(base_urls)
         # Created eagerly (it binds to no loop until used) so no request can arrive before it exists.
-        self.client = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self.client = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False,
+                                        limits=httpx.Limits(keepalive_expiry=IDLE_CONNECTION_SECONDS))
 
     async def close(self, _: Service) -> None:
         await self.client.aclose()
@@ -65,7 +72,13 @@ class Upstreams:
             span.set_attribute("url.full", str(request.url))
             propagate.inject(request.headers)
             try:
-                response = await self.client.send(request, stream=stream)
+                try:
+                    response = await self.client.send(request, stream=stream)
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):  # a pooled connection closed
+                    # under us, nothing answered: a request that changes nothing is simply sent again
+                    if request.method not in SAFE_METHODS:
+                        raise
+                    response = await self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
                 raise UpstreamUnavailable(f"the {service} service is unreachable",
                                           details={"service": service, "reason": type(exc).__name__}) from None
