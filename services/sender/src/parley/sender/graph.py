@@ -48,6 +48,10 @@ SendOutcome = Accepted | Rejected | NotSent | Unknown
 #: (it counts idle connections once per idle connection, and polls each idle socket): one pool of 160 was ~40%
 #: of the sender's CPU, so ``max_connections`` is spread over several small pools, used in turn.
 POOL_CONNECTIONS = 16
+#: An idle connection is dropped after this long, before the server would close it: a send that goes out
+#: on a connection the server is closing gets no answer, and a send without an answer is in doubt (it
+#: waits for Meta's status or the grace period). uvicorn, which serves the sandbox, closes after 5 s idle.
+IDLE_CONNECTION_SECONDS = 4.0
 
 
 class GraphClient:
@@ -59,7 +63,8 @@ class GraphClient:
         per_pool = math.ceil(max_connections / pools)
         self._clients = [httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds), transport=transport,
-            limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+            limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool,
+                                keepalive_expiry=IDLE_CONNECTION_SECONDS),
         ) for _ in range(pools)]
         self._turn = itertools.cycle(self._clients)
 

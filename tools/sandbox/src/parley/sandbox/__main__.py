@@ -27,8 +27,9 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
     logging.getLogger("parley.sandbox").info("Cloud API sandbox on %s:%s, webhooks to %s", settings.host,
                                              settings.port, settings.webhook_url or "(none configured)")
+    # Idle connections stay open a minute, as Graph's do (uvicorn's default of 5 s is far shorter).
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, timeout_keep_alive=65)
 
 
 if __name__ == "__main__":
