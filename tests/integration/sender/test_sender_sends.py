@@ -250,9 +250,7 @@ async def test_an_in_doubt_send_accepted_by_meta_is_reconciled_from_its_status_n
 
     await sender.sender.sweep()  # inside the grace period: it waits for Meta's word
     assert (await sender.message(client_message_id)).status == "in_doubt"
-    async with sender.service.db.unit_of_work(tenant_id=sender.principal.tenant_id) as session:  # as the consumer
-        await outbound.reconcile(session, sender.service.store, meta_status(sender, number, sent["wamid"],
-                                                                            client_message_id))
+    await sender.consume_batch("sender.statuses", [meta_status(sender, number, sent["wamid"], client_message_id)])
     reconciled = await sender.message(client_message_id)
     assert reconciled.status == "accepted" and reconciled.wamid == sent["wamid"]
     assert [(s["status"], s["wamid"]) for s in await sender.statuses(client_message_id)] == \

@@ -160,9 +160,11 @@ class ConsumerLoop:
                 checkpoints.appendleft((best, processed))  # still true; keeps the time for the next report
                 caught_up[tp] = best
         now = time.monotonic()
-        due = {tp: ms for tp, ms in caught_up.items()
-               if self._reported.get(tp, (0, 0.0))[0] < ms and now - self._reported.get(tp, (0, 0.0))[1]
-               >= self.progress_interval}
+        due = {}
+        for tp, ms in caught_up.items():
+            sent_ms, sent_at = self._reported.get(tp, (0, 0.0))
+            if sent_ms < ms and now - sent_at >= self.progress_interval:
+                due[tp] = ms
         if not due:
             return
         handler = self.runner.subscription.on_progress

@@ -78,7 +78,7 @@ class GraphClient:
     async def number_details(self, phone_number_id: str, access_token: str) -> tuple[int, dict[str, Any]]:
         """``GET /{phone_number_id}``: (HTTP status, JSON body) - proves the token can use the number."""
         response = await self._client.get(f"{self.base_url}/{phone_number_id}", headers=_auth(access_token))
-        return response.status_code, _json(response)
+        return response.status_code, json_object(response)
 
     async def send(self, phone_number_id: str, access_token: str, body: dict[str, Any]) -> SendOutcome:
         """``POST /{phone_number_id}/messages``, classified by whether Meta may have accepted it."""
@@ -90,7 +90,7 @@ class GraphClient:
             return NotSent(f"{type(exc).__name__}: {exc}")
         except (httpx.HTTPError, TimeoutError) as exc:
             return Unknown(f"{type(exc).__name__}: {exc}")
-        payload = _json(response)
+        payload = json_object(response)
         if response.status_code == 200:
             messages = payload.get("messages") or []
             if messages and messages[0].get("id"):
@@ -106,7 +106,7 @@ class GraphClient:
         """``GET /{media_id}?phone_number_id=``: (HTTP status, JSON body); Meta answers only for that number's media."""
         response = await self._client.get(f"{self.base_url}/{media_id}", params={"phone_number_id": phone_number_id},
                                           headers=_auth(access_token))
-        return response.status_code, _json(response)
+        return response.status_code, json_object(response)
 
     async def open_download(self, url: str, access_token: str) -> httpx.Response:
         """``GET`` a media URL with the token, streaming: the caller reads the body and must ``aclose()`` it."""
@@ -118,7 +118,8 @@ def _auth(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object; ``{}`` when the body is not one (Graph's errors are objects)."""
     try:
         body = response.json()
     except ValueError:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from parley.kit.errors import DomainError
-from parley.sender.graph import GraphClient
+from parley.sender.graph import GraphClient, json_object
 from parley.sender.service import GraphUnavailable
 
 #: Shown in place by a browser; anything else (documents, HTML a customer sent...) is offered as a download.
@@ -61,7 +61,7 @@ async def open_download(graph: GraphClient, phone_number_id: str, media_id: str,
     if response.status_code != 200:
         await response.aread()
         await response.aclose()
-        _refused(response.status_code, _json(response), media_id)
+        _refused(response.status_code, json_object(response), media_id)
     mime_type = info.get("mime_type") or response.headers.get("content-type") or "application/octet-stream"
     return Download(response, str(mime_type), info.get("sha256"))
 
@@ -97,10 +97,3 @@ def _refused(status: int, body: dict[str, Any], media_id: str) -> None:
     raise GraphRefused(f"Meta did not hand over media {media_id}: {error.get('message') or f'HTTP {status}'}",
                        details=details)
 
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

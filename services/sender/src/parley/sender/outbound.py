@@ -374,15 +374,10 @@ async def record_status_progress(session: AsyncSession, topic: str, caught_up: d
               "caught_up_at": func.greatest(StatusProgress.caught_up_at, statement.excluded.caught_up_at)}))
 
 
-async def reconcile(session: AsyncSession, store: EventStore, envelope: Envelope) -> None:
-    """A Meta status carrying our client_message_id proves Meta accepted that send."""
-    if envelope.tenantid is not None:
-        await reconcile_many(session, store, envelope.tenantid, [MessageStatus.model_validate(envelope.data)])
-
-
 async def reconcile_many(session: AsyncSession, store: EventStore, tenant_id: UUID,
                          statuses: list[MessageStatus]) -> None:
-    """One tenant's statuses, in order: those naming one of our unsettled sends settle it (one lock query)."""
+    """One tenant's statuses, in order: a Meta status carrying our client_message_id proves Meta accepted that
+    send, so those naming one of our unsettled sends settle it (one lock query)."""
     proofs: list[tuple[UUID, MessageStatus]] = []
     for status in statuses:
         if status.origin != "meta" or not status.wamid or not status.biz_opaque_callback_data:
