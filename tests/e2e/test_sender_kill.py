@@ -1,7 +1,7 @@
 """Exactly-once sends survive a SIGKILL of the sender mid-way: the sandbox records each message once.
 
-N is the issue's 5,000 (``PARLEY_SENDER_KILL_MESSAGES`` overrides it); about two minutes here, mostly sending at
-the sandbox's pace and waiting out the in-doubt grace period.
+N defaults to 2,000 so the whole CI run stays inside its 20 minutes on a busy machine; the issue's 5,000 is
+``PARLEY_SENDER_KILL_MESSAGES=5000`` (about 2.5 minutes here, mostly sending at the sandbox's pace).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from tests.support.platform import demo_env
 
 pytestmark = pytest.mark.e2e
 
-MESSAGES = int(os.environ.get("PARLEY_SENDER_KILL_MESSAGES", "5000"))
+MESSAGES = int(os.environ.get("PARLEY_SENDER_KILL_MESSAGES", "2000"))
 SENDER = next(s for s in SERVICES if s.name == "sender")
 RECIPIENTS = max(100, -(-MESSAGES // 3))  # at most 3 messages each: far below the sandbox's pair burst of 45
-PATIENCE = 150 + MESSAGES / 20  # seconds for a stage: 400 s at 5,000 messages (a busy machine)
+PATIENCE = 150 + MESSAGES / 20  # seconds for a stage: 250 s at 2,000 messages, 400 s at 5,000 (a busy machine)
 
 
 def sender_env(platform: Platform) -> dict[str, str]:
