@@ -84,7 +84,7 @@ async def test_concurrent_webhooks_are_stored_byte_exact_with_their_events_in_sh
     try:
         posts = asyncio.gather(*(rig.post(b, Authorization="Bearer not-kept") for b in bodies))
         for _ in range(600):
-            if rig.intake.waiting >= len(bodies) - rig.intake.writers:
+            if rig.intake.unanswered == len(bodies):  # each one queued or in a batch the lock holds
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -105,7 +105,9 @@ async def test_concurrent_webhooks_are_stored_byte_exact_with_their_events_in_sh
         assert bytes(row["body"]) == body, "the raw body, byte-exact, so its signature verifies again later"
         headers = json.loads(row["headers"])
         assert headers["x-hub-signature-256"] == meta.sign(body, SECRET) and "authorization" not in headers
-        assert (row["status"], row["size_bytes"]) == ("received", len(body))
+        # The session's running ingest (when an earlier test started it) may already have processed the row: this
+        # number routes to no tenant, so it parks. Either way the webhook is kept.
+        assert (row["status"], row["size_bytes"]) in {("received", len(body)), ("parked", len(body))}
         assert row["content_sha256"] == hashlib.sha256(body).hexdigest()
 
     events = await rig.fetch(

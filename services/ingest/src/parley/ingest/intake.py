@@ -113,11 +113,12 @@ class WebhookIntake:
         self.writers = writers
         self.max_batch = max_batch
         self._queue: asyncio.Queue[Arrival] = asyncio.Queue()
+        self._unanswered = 0
 
     @property
-    def waiting(self) -> int:
-        """Webhooks queued for the next batches (not yet being committed)."""
-        return self._queue.qsize()
+    def unanswered(self) -> int:
+        """Webhooks submitted and not yet answered: queued or in a batch being committed."""
+        return self._unanswered
 
     async def submit(self, kind: str, body: bytes, headers: Mapping[str, str], *, payload: object,
                      phone_number_ids: list[str], inline_limit: int, tenant_id: UUID | None = None,
@@ -138,7 +139,11 @@ class WebhookIntake:
             traceparent=traceparent or current_traceparent(),
         )
         self._queue.put_nowait(arrival)
-        return await arrival.done
+        self._unanswered += 1
+        try:
+            return await arrival.done
+        finally:
+            self._unanswered -= 1
 
     async def run(self) -> None:
         """Writer tasks, until cancelled; what is queued when they stop fails so senders retry."""
